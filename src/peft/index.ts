@@ -1,0 +1,6 @@
+export * from "./state.js";
+export * from "./inject.js";
+export * from "./merge.js";
+export * from "./adapters.js";
+export * from "./walk.js";
+export * from "./report.js";

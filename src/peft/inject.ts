@@ -1,0 +1,131 @@
+/**
+ * `inject`: add an adapter to a model — select the targets from the config,
+ * wrap each (or add the adapter to an existing layer of the same tuner),
+ * wrap `modules_to_save`, freeze the base, and record the adapter on the root.
+ */
+import type { Node } from "../tree/node.js";
+import { node, setTrainable, trainableNames } from "../tree/node.js";
+import { select } from "../tree/optics.js";
+import { byName } from "../tree/select.js";
+import { toString, type Path } from "../tree/path.js";
+import { addToLayer, baseLayer, innermostBase, isTunerLayer, layerMeta } from "../tuners/layer.js";
+import { addModuleToSave, isModulesToSave } from "../tuners/modules-to-save.js";
+import { targetSelection } from "../tuners/target.js";
+import type { BaseConfig } from "../tuners/config.js";
+import type { Tuner } from "../tuners/types.js";
+import { peftState, validateAdapterName, withPeftState } from "./state.js";
+
+export interface InjectOptions {
+  /** Default `"default"`. */
+  readonly adapterName?: string;
+  /** Seed of the adapter's random init. Default 0. */
+  readonly seed?: number;
+  /** Whether the new adapter's params are trainable. Default true. */
+  readonly trainable?: boolean;
+  /** The weights will be overwritten by a load: skip data-dependent inits. */
+  readonly loading?: boolean;
+}
+
+/** Module names (with params) a user could target, for error messages. */
+const moduleNames = (model: Node): ReadonlyArray<string> => {
+  const out: string[] = [];
+  const go = (n: Node, p: Path): void => {
+    if (Object.keys(n.params).length > 0 && p.length > 0) out.push(`${toString(p)} (${n.kind})`);
+    for (const [k, c] of Object.entries(n.children)) go(c, [...p, k]);
+  };
+  go(model, []);
+  return out;
+};
+
+/** Freeze every param outside adapter slots and modules_to_save copies. */
+const freezeBase = (n: Node): Node => {
+  if (isTunerLayer(n)) {
+    const b = baseLayer(n);
+    const fb = freezeBase(b);
+    return fb === b ? n : node(n.kind, { params: n.params, children: { ...n.children, base_layer: fb }, meta: n.meta });
+  }
+  if (isModulesToSave(n)) {
+    const o = n.children["original_module"] as Node;
+    const fo = freezeBase(o);
+    return fo === o ? n : node(n.kind, { params: n.params, children: { ...n.children, original_module: fo }, meta: n.meta });
+  }
+  let changed = false;
+  const children: Record<string, Node> = {};
+  for (const [k, c] of Object.entries(n.children)) {
+    const next = freezeBase(c);
+    changed ||= next !== c;
+    children[k] = next;
+  }
+  const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+  return setTrainable(self, false);
+};
+
+/** Mark `bias` params trainable: everywhere, or only in the base layers an adapter wraps. */
+const trainBiases = (n: Node, scope: "all_biases" | "adapted_biases", adapter: string, inAdapted = false): Node => {
+  const adapted = isTunerLayer(n) && adapter in layerMeta(n).adapters;
+  let changed = false;
+  const children: Record<string, Node> = {};
+  for (const [k, c] of Object.entries(n.children)) {
+    const slot = isTunerLayer(n) && k !== "base_layer";
+    const next = slot ? c : trainBiases(c, scope, adapter, adapted || (inAdapted && !isTunerLayer(c)));
+    changed ||= next !== c;
+    children[k] = next;
+  }
+  const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+  const wants = "bias" in self.params && (scope === "all_biases" || inAdapted);
+  return wants && !trainableNames(self).includes("bias") ? setTrainable(self, [...trainableNames(self), "bias"]) : self;
+};
+
+/**
+ * Add an adapter to a model. Zero matched modules is an error listing the
+ * modules that exist; a matched module the tuner cannot adapt is an error
+ * naming its path and kind.
+ *
+ * @example
+ *   const adapted = inject(mlp, lora, loraConfig({ r: 4, targetModules: ["lin0", "lin1"] }))
+ *   const second  = inject(adapted, lora, loraConfig({ r: 2, targetModules: ["lin0"] }), { adapterName: "other" })
+ */
+export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, config: C, options: InjectOptions = {}): Node => {
+  const adapter = options.adapterName ?? "default";
+  validateAdapterName(adapter, tuner.slots);
+  const state = peftState(model);
+  if (adapter in state.adapters) throw new Error(`adapter '${adapter}' already exists; delete it first or pick another name`);
+  const trainable = options.trainable ?? true;
+  const defaults = model.meta["defaultTargetModules"] as ReadonlyArray<string> | undefined;
+  const cfg = config.targetModules === null && defaults !== undefined ? { ...config, targetModules: defaults } : config;
+  const sel = targetSelection(cfg, model);
+  const traversal = select((p, n) => p.length > 0 && sel(p, n) && !isModulesToSave(n) && n.kind !== "dict");
+  const targets = traversal.getAll(model);
+  if (targets.length === 0) {
+    throw new Error(
+      `target_modules ${JSON.stringify(cfg.targetModules)} matched no module; modules with parameters: ${moduleNames(model).join(", ")}`,
+    );
+  }
+  const active = state.active.length === 0 ? [adapter] : state.active;
+  let out = traversal.modify((n, p) => {
+    const base = n.kind === tuner.kind && isTunerLayer(n) ? baseLayer(n) : n;
+    const inner = innermostBase(base);
+    if (!tuner.supports.includes(inner.kind)) {
+      throw new Error(
+        `${toString(p)}: ${tuner.peftType} cannot adapt a '${inner.kind}' module (supported: ${tuner.supports.join(", ")})`,
+      );
+    }
+    const created = tuner.create({ config: cfg, adapter, path: p, base, seed: options.seed ?? 0, loading: options.loading ?? false });
+    return addToLayer(tuner, n, adapter, created, active, trainable);
+  })(model);
+  out = freezeBase(out);
+  if (cfg.modulesToSave !== null && cfg.modulesToSave.length > 0) {
+    const mts = select((p, n) => byName(cfg.modulesToSave as ReadonlyArray<string>)(p, n) && !isTunerLayer(n));
+    if (mts.getAll(out).length === 0) {
+      throw new Error(`modules_to_save ${JSON.stringify(cfg.modulesToSave)} matched no module; modules: ${moduleNames(model).join(", ")}`);
+    }
+    out = mts.modify((n) => addModuleToSave(n, adapter, active, trainable))(out);
+  }
+  const extra = tuner.extraTrainable?.(cfg) ?? "none";
+  if (extra !== "none" && trainable) out = trainBiases(out, extra, adapter);
+  return withPeftState(out, {
+    ...state,
+    adapters: { ...state.adapters, [adapter]: { peftType: tuner.peftType, config: cfg } },
+    active,
+  });
+};
