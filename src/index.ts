@@ -17,4 +17,4 @@ export * from "./io/adapter.js";
 export * from "./io/adapter-keys.js";
 export * as safetensors from "./io/safetensors.js";
 export { loadTensors, writeSafetensorsFile, loadCheckpoint } from "./io/safetensors.js";
-export * as train from "./train/index.js";
+export * from "./train/index.js";

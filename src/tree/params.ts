@@ -4,7 +4,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type * as tf from "@tensorflow/tfjs-core";
-import { node, trainableNames, type Node } from "./node.js";
+import { node, setTrainable, trainableNames, type Node } from "./node.js";
 import { paramKey, type Path } from "./path.js";
 
 /** Tensors by state-dict key (`lin0.weight`). */
@@ -149,4 +149,31 @@ export const countParams = (t: Node): { readonly total: number; readonly trainab
     if (e.trainable) trainable += e.tensor.size;
   }
   return { total, trainable };
+};
+
+/**
+ * Mark params trainable (or frozen) where `pick(key)` holds; others keep
+ * their flag. For full fine-tuning: `markTrainable(model, () => true)`.
+ *
+ * @example
+ *   const full = markTrainable(base, () => true)
+ *   const onlyHead = markTrainable(base, (key) => key.startsWith("lin1."))
+ */
+export const markTrainable = (t: Node, pick: (key: string) => boolean, trainable = true): Node => {
+  const go = (n: Node, p: Path): Node => {
+    let changed = false;
+    const children: Record<string, Node> = {};
+    for (const [k, c] of Object.entries(n.children)) {
+      const next = go(c, [...p, k]);
+      changed ||= next !== c;
+      children[k] = next;
+    }
+    const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+    const current = trainableNames(self);
+    const names = Object.keys(self.params).filter((name) =>
+      pick(paramKey(p, name)) ? trainable : current.includes(name),
+    );
+    return setTrainable(self, names);
+  };
+  return go(t, []);
 };
