@@ -177,3 +177,6 @@ export const markTrainable = (t: Node, pick: (key: string) => boolean, trainable
   };
   return go(t, []);
 };
+
+/** `loadStateDict` under the name of its law: `fromStateDict(t, toStateDict(t)) ≡ t`. */
+export const fromStateDict = loadStateDict;
