@@ -17,5 +17,5 @@ export {
   type Schedule,
   type WarmupDecayOptions,
 } from "./schedule.js";
-export { train, type TrainOptions, type TrainResult } from "./loop.js";
+export { lossAndGrads, train, type TrainOptions, type TrainResult } from "./loop.js";
 export { formatProgress, progressBar, type Progress } from "./progress.js";

@@ -41,6 +41,28 @@ export interface TrainResult {
   readonly stoppedBy: "steps" | "data" | "earlyStop";
 }
 
+/**
+ * The loss of `tree` on a batch and its gradients with respect to `params`
+ * (the trainable leaves, by state-dict key) — and nothing else: frozen
+ * weights enter as constants. Returns new gradient tensors; disposes nothing.
+ *
+ * @example
+ *   const { loss, grads } = lossAndGrads(model, partition(model).trainable, batch, lossFn)
+ */
+export const lossAndGrads = <B>(
+  tree: Node,
+  params: Params,
+  batch: B,
+  loss: (model: Node, batch: B) => tf.Scalar,
+): { readonly loss: number; readonly grads: Params } => {
+  const keys = Object.keys(params);
+  const f = (...xs: tf.Tensor[]): tf.Scalar => loss(combine(tree, Object.fromEntries(keys.map((k, i) => [k, xs[i] as tf.Tensor]))), batch);
+  const { value, grads } = tf.valueAndGrads(f)(keys.map((k) => params[k] as tf.Tensor));
+  const v = value.dataSync()[0] as number;
+  value.dispose();
+  return { loss: v, grads: Object.fromEntries(keys.map((k, i) => [k, grads[i] as tf.Tensor])) };
+};
+
 type Batches<B> = Iterable<B> | AsyncIterable<B>;
 
 const iterate = <B>(b: Batches<B>): AsyncIterator<B> | Iterator<B> =>
@@ -60,8 +82,7 @@ const iterate = <B>(b: Batches<B>): AsyncIterator<B> | Iterator<B> =>
  */
 export const train = async <B, S>(tree: Node, batches: Batches<B>, options: TrainOptions<B, S>): Promise<TrainResult> => {
   const { trainable } = partition(tree);
-  const keys = Object.keys(trainable);
-  if (keys.length === 0) throw new Error("train: the tree has no trainable params (inject an adapter or setTrainable first)");
+  if (Object.keys(trainable).length === 0) throw new Error("train: the tree has no trainable params (inject an adapter or setTrainable first)");
   const accumulate = Math.max(1, options.gradientAccumulation ?? 1);
   const report = options.onProgress === false ? undefined : (options.onProgress ?? progressBar());
   const inputs = new Set(Object.values(trainable));
@@ -78,14 +99,7 @@ export const train = async <B, S>(tree: Node, batches: Batches<B>, options: Trai
     for (const t of Object.values(p)) if (!inputs.has(t)) t.dispose();
   };
 
-  const lossAndGrads = (batch: B): { loss: number; grads: Params } => {
-    const f = (...xs: tf.Tensor[]): tf.Scalar =>
-      options.loss(combine(tree, Object.fromEntries(keys.map((k, i) => [k, xs[i] as tf.Tensor]))), batch);
-    const { value, grads } = tf.valueAndGrads(f)(keys.map((k) => params[k] as tf.Tensor));
-    const loss = value.dataSync()[0] as number;
-    value.dispose();
-    return { loss, grads: Object.fromEntries(keys.map((k, i) => [k, grads[i] as tf.Tensor])) };
-  };
+  const gradsOf = (batch: B) => lossAndGrads(tree, params, batch, options.loss);
 
   for (let step = 0; options.steps === undefined || step < options.steps; step++) {
     let acc: Params | undefined;
@@ -94,7 +108,7 @@ export const train = async <B, S>(tree: Node, batches: Batches<B>, options: Trai
     for (let micro = 0; micro < accumulate; micro++) {
       const next = await it.next();
       if (next.done === true) break;
-      const { loss, grads } = lossAndGrads(next.value);
+      const { loss, grads } = gradsOf(next.value);
       lossSum += loss;
       got++;
       if (acc === undefined) acc = grads;
