@@ -18,3 +18,5 @@ export * from "./io/adapter-keys.js";
 export * as safetensors from "./io/safetensors.js";
 export { loadTensors, writeSafetensorsFile, loadCheckpoint } from "./io/safetensors.js";
 export * from "./train/index.js";
+export * from "./models/hub/index.js";
+export * from "./models/generate.js";

@@ -1,5 +1,6 @@
-/** Build the base model a golden case describes (`case.json → model`). */
-import { fromLayers, type LayerSpec, type Node } from "../../src/index.js";
+/** Build the base model a golden case describes (`case.json → model`), randomly initialised. */
+import * as E from "fp-ts/lib/Either.js";
+import { buildFromConfig, fromLayers, type LayerSpec, type Node } from "../../src/index.js";
 
 export const buildCaseModel = (model: { readonly kind: string; readonly [k: string]: unknown }): Node | undefined => {
   switch (model.kind) {
@@ -7,6 +8,11 @@ export const buildCaseModel = (model: { readonly kind: string; readonly [k: stri
     case "conv":
     case "emb":
       return fromLayers(model["layers"] as ReadonlyArray<LayerSpec>);
+    case "gpt2": {
+      const built = buildFromConfig(model["config"]);
+      if (E.isLeft(built)) throw new Error(`case model config: ${JSON.stringify(built.left)}`);
+      return built.right;
+    }
     default:
       return undefined;
   }

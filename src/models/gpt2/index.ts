@@ -1,0 +1,4 @@
+/** GPT-2: config codec, builder and kinds. */
+export * from "./config.js";
+export * from "./build.js";
+export * from "./kinds.js";
