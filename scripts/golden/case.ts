@@ -13,7 +13,6 @@ import {
   builtinTuners,
   disableAdapters,
   disposeTree,
-  fromLayers,
   getAt,
   loadAdapter,
   loadStateDict,
@@ -215,4 +214,3 @@ const multiAdapter = async (
   return checks + 2;
 };
 
-export { fromLayers };
