@@ -3,9 +3,10 @@
  * `adapter_config.json` (snake_case, sorted, `inference_mode: true`) and
  * `adapter_model.safetensors` (PEFT's keys, adapter name stripped,
  * `__metadata__: {"format": "pt"}`). The default adapter goes in `dir`,
- * every other adapter X in `dir/X`. Writes are atomic; loads check every
+ * every other adapter X in `dir/X`. Saves are all-or-nothing; loads check every
  * tensor's key and shape and name what is missing or unexpected.
  */
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as nodePath from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -18,7 +19,7 @@ import { builtinTuners } from "../tuners/index.js";
 import type { AnyTuner } from "../tuners/types.js";
 import { inject } from "../peft/inject.js";
 import { adapterEntry, peftState, validateAdapterName } from "../peft/state.js";
-import { atomicWrite, loadTensors, writeSafetensorsFile } from "./safetensors.js";
+import { encodeSafetensorsParts, loadTensors, tfToRaw, writeTemp } from "./safetensors.js";
 import { adapterTensors, type BiasScope } from "./adapter-keys.js";
 import { PeftError } from "./errors.js";
 
@@ -56,8 +57,66 @@ export const adapterConfigJson = (model: Node, name: string, tuners: ReadonlyMap
   return { ...tuner.codec.encode(config) };
 };
 
+/** One file of a save, fully encoded before anything is written. */
+interface PreparedFile {
+  readonly path: string;
+  readonly parts: ReadonlyArray<Uint8Array>;
+}
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /**
- * Save adapters in PEFT's format.
+ * Write prepared files all-or-nothing: every file goes to a temporary next to
+ * its target first; then old files are moved aside and the new ones renamed
+ * in; if any step fails, the old files are put back and the temporaries
+ * removed, so the folder holds the old save or the whole new one.
+ */
+const commitFiles = async (files: ReadonlyArray<PreparedFile>): Promise<void> => {
+  const temps: string[] = [];
+  const removeTemps = () => Promise.all(temps.map((t) => fs.rm(t, { force: true }).catch(() => undefined)));
+  try {
+    for (const f of files) {
+      await fs.mkdir(nodePath.dirname(f.path), { recursive: true });
+      temps.push(await writeTemp(f.path, f.parts));
+    }
+  } catch (e) {
+    await removeTemps();
+    throw new PeftError(`saveAdapter: cannot write ${files[temps.length]?.path ?? "a file"} (${errText(e)}); nothing was changed`, {
+      path: files[temps.length]?.path,
+    });
+  }
+  const swapped: Array<{ readonly path: string; readonly backup: string | undefined }> = [];
+  try {
+    for (const [i, f] of files.entries()) {
+      const backup = `${f.path}.bak-${randomBytes(6).toString("hex")}`;
+      const had = await fs.rename(f.path, backup).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === "ENOENT") return false;
+          throw e;
+        },
+      );
+      swapped.push({ path: f.path, backup: had ? backup : undefined });
+      await fs.rename(temps[i] as string, f.path);
+    }
+  } catch (e) {
+    for (const s of swapped.reverse()) {
+      await fs.rm(s.path, { force: true }).catch(() => undefined);
+      if (s.backup !== undefined) await fs.rename(s.backup, s.path).catch(() => undefined);
+    }
+    await removeTemps();
+    throw new PeftError(`saveAdapter: cannot replace ${files[swapped.length - 1]?.path ?? "a file"} (${errText(e)}); the old files were restored`, {
+      path: files[swapped.length - 1]?.path,
+    });
+  }
+  await Promise.all(swapped.map((s) => (s.backup === undefined ? undefined : fs.rm(s.backup, { force: true }).catch(() => undefined))));
+};
+
+/**
+ * Save adapters in PEFT's format. Every file of every adapter is encoded
+ * first and then swapped in all-or-nothing: a save that fails (a tensor that
+ * cannot be stored, a config that is not JSON, a folder that cannot be
+ * written) leaves an existing save as it was.
  *
  * @example
  *   await saveAdapter(trained, "./out")            // ./out/adapter_config.json + adapter_model.safetensors
@@ -66,18 +125,34 @@ export const saveAdapter = async (model: Node, dir: string, options: SaveOptions
   const tuners = options.tuners ?? builtinTuners;
   const names = options.adapters ?? Object.keys(peftState(model).adapters);
   if (names.length === 0) throw new PeftError(`saveAdapter(${dir}): the model has no adapter`, { path: dir });
+  const files: PreparedFile[] = [];
   for (const name of names) {
     validateAdapterName(name);
     const entry = adapterEntry(model, name);
     const tuner = tunerFor(tuners, entry.peftType, name);
     const out = adapterDir(dir, name);
-    await fs.mkdir(out, { recursive: true });
+    const weightsPath = nodePath.join(out, WEIGHTS_FILE);
+    const configPath = nodePath.join(out, CONFIG_FILE);
     const tensors: Record<string, tf.Tensor> = {};
     for (const t of adapterTensors(model, name, biasScope(tuner, entry.config))) tensors[t.fileKey] = t.tensor;
-    await writeSafetensorsFile(nodePath.join(out, WEIGHTS_FILE), tensors, { metadata: { format: "pt" } });
-    const json = JSON.stringify(adapterConfigJson(model, name, tuners), null, 2) + "\n";
-    await atomicWrite(nodePath.join(out, CONFIG_FILE), [new TextEncoder().encode(json)]);
+    let raws: Awaited<ReturnType<typeof tfToRaw>>;
+    try {
+      raws = await tfToRaw(tensors);
+    } catch (e) {
+      throw new PeftError(`${weightsPath}: ${errText(e)}`, { path: weightsPath });
+    }
+    const enc = encodeSafetensorsParts(raws, { format: "pt" });
+    if (E.isLeft(enc)) throw new PeftError(`${weightsPath}: ${enc.left.message}`, { path: weightsPath });
+    let json: string;
+    try {
+      json = JSON.stringify(adapterConfigJson(model, name, tuners), null, 2) + "\n";
+    } catch (e) {
+      throw new PeftError(`${configPath}: the config cannot be written as JSON (${errText(e)})`, { path: configPath });
+    }
+    files.push({ path: weightsPath, parts: [enc.right.head, ...enc.right.parts] });
+    files.push({ path: configPath, parts: [new TextEncoder().encode(json)] });
   }
+  await commitFiles(files);
 };
 
 export interface LoadOptions {

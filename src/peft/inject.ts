@@ -3,9 +3,11 @@
  * wrap each (or add the adapter to an existing layer of the same tuner),
  * wrap `modules_to_save`, freeze the base, and record the adapter on the root.
  */
+import * as tf from "@tensorflow/tfjs-core";
 import type { Node } from "../tree/node.js";
+import { tensorsOf } from "../tree/dispose.js";
 import { node, setTrainable, trainableNames } from "../tree/node.js";
-import { select } from "../tree/optics.js";
+import { nodes, select } from "../tree/optics.js";
 import { byName } from "../tree/select.js";
 import { toString, type Path } from "../tree/path.js";
 import { addToLayer, baseLayer, innermostBase, isTunerLayer, layerMeta } from "../tuners/layer.js";
@@ -94,32 +96,51 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
   const defaults = model.meta["defaultTargetModules"] as ReadonlyArray<string> | undefined;
   const cfg = config.targetModules === null && defaults !== undefined ? { ...config, targetModules: defaults } : config;
   const sel = targetSelection(cfg, model);
-  const traversal = select((p, n) => p.length > 0 && sel(p, n) && !isModulesToSave(n) && n.kind !== "dict");
+  // Adapted layers and modules_to_save wrappers are units: a target is matched against the module it
+  // wraps (so "all-linear" sees a LoRA layer as the linear it is), and nothing inside one is a target
+  // (its base_layer, another adapter's lora_A/lora_B, original_module…).
+  const units = new Set(nodes(model).filter(([, n]) => isTunerLayer(n) || isModulesToSave(n)).map(([p]) => toString(p)));
+  const insideUnit = (p: Path): boolean => p.some((_, i) => i < p.length - 1 && units.has(toString(p.slice(0, i + 1))));
+  const traversal = select(
+    (p, n) => p.length > 0 && !insideUnit(p) && sel(p, isTunerLayer(n) ? innermostBase(n) : n) && !isModulesToSave(n) && n.kind !== "dict",
+  );
   const targets = traversal.getAll(model);
   if (targets.length === 0) {
     throw new Error(
       `target_modules ${JSON.stringify(cfg.targetModules)} matched no module; modules with parameters: ${moduleNames(model).join(", ")}`,
     );
   }
-  const active = state.active.length === 0 ? [adapter] : state.active;
-  let out = traversal.modify((n, p) => {
-    const base = n.kind === tuner.kind && isTunerLayer(n) ? baseLayer(n) : n;
-    const inner = innermostBase(base);
+  const baseOf = (n: Node): Node => (n.kind === tuner.kind && isTunerLayer(n) ? baseLayer(n) : n);
+  for (const [p, n] of targets) {
+    const inner = innermostBase(baseOf(n));
     if (!tuner.supports.includes(inner.kind)) {
       throw new Error(
         `${toString(p)}: ${tuner.peftType} cannot adapt a '${inner.kind}' module (supported: ${tuner.supports.join(", ")})`,
       );
     }
-    const created = tuner.create({ config: cfg, adapter, path: p, base, seed: options.seed ?? 0, loading: options.loading ?? false });
-    return addToLayer(tuner, n, adapter, created, active, trainable);
-  })(model);
-  out = freezeBase(out);
-  if (cfg.modulesToSave !== null && cfg.modulesToSave.length > 0) {
-    const mts = select((p, n) => byName(cfg.modulesToSave as ReadonlyArray<string>)(p, n) && !isTunerLayer(n));
-    if (mts.getAll(out).length === 0) {
-      throw new Error(`modules_to_save ${JSON.stringify(cfg.modulesToSave)} matched no module; modules: ${moduleNames(model).join(", ")}`);
+  }
+  const active = state.active.length === 0 ? [adapter] : state.active;
+  // what this call allocates, freed if a later step fails (a throwing inject leaks nothing)
+  const made: tf.Tensor[] = [];
+  let out: Node;
+  try {
+    out = traversal.modify((n, p) => {
+      const base = baseOf(n);
+      const created = tuner.create({ config: cfg, adapter, path: p, base, seed: options.seed ?? 0, loading: options.loading ?? false });
+      for (const e of Object.values(created.slots)) made.push(...(e instanceof tf.Tensor ? [e] : tensorsOf(e)));
+      return addToLayer(tuner, n, adapter, created, active, trainable);
+    })(model);
+    out = freezeBase(out);
+    if (cfg.modulesToSave !== null && cfg.modulesToSave.length > 0) {
+      const mts = select((p, n) => byName(cfg.modulesToSave as ReadonlyArray<string>)(p, n) && !isTunerLayer(n));
+      if (mts.getAll(out).length === 0) {
+        throw new Error(`modules_to_save ${JSON.stringify(cfg.modulesToSave)} matched no module; modules: ${moduleNames(model).join(", ")}`);
+      }
+      out = mts.modify((n) => addModuleToSave(n, adapter, active, trainable))(out);
     }
-    out = mts.modify((n) => addModuleToSave(n, adapter, active, trainable))(out);
+  } catch (e) {
+    for (const t of made) if (!t.isDisposed) t.dispose();
+    throw e;
   }
   const extra = tuner.extraTrainable?.(cfg) ?? "none";
   if (extra !== "none" && trainable) out = trainBiases(out, extra, adapter);

@@ -8,7 +8,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Node } from "../tree/node.js";
-import { node } from "../tree/node.js";
+import { node, setTrainable } from "../tree/node.js";
 import { tensorsOf } from "../tree/dispose.js";
 import { toString, type Path } from "../tree/path.js";
 import { allFinite } from "../nn/ops.js";
@@ -128,15 +128,32 @@ export const mergeAndUnload = (tree: Node, options: MergeOptions = {}): E.Either
     ),
   )(merge(tree, options));
 
+/** Every param frozen (nodes that already are are shared). */
+const freezeAll = (n: Node): Node => {
+  let changed = false;
+  const children: Record<string, Node> = {};
+  for (const [k, c] of Object.entries(n.children)) {
+    const next = freezeAll(c);
+    changed ||= next !== c;
+    children[k] = next;
+  }
+  return setTrainable(changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n, false);
+};
+
 /**
  * Drop every adapter without merging: the base model back (unmerged originals
- * where layers were merged). `unload(inject(m))` shares every node of `m`.
+ * where layers were merged), frozen as `inject` left it — the biases that
+ * `bias="all"|"lora_only"` marked trainable are frozen again. For a base
+ * whose params were all frozen (as loaded), `unload(inject(m))` shares every
+ * node of `m`.
  */
 export const unload = (tree: Node): Node =>
   withPeftState(
-    rewriteAdapters(tree, {
-      layer: (layer) => layerMeta(layer).original ?? baseLayer(layer),
-      wrapper: (w) => w.children["original_module"] as Node,
-    }),
+    freezeAll(
+      rewriteAdapters(tree, {
+        layer: (layer) => layerMeta(layer).original ?? baseLayer(layer),
+        wrapper: (w) => w.children["original_module"] as Node,
+      }),
+    ),
     { ...peftState(tree), adapters: {} },
   );

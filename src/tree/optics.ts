@@ -41,17 +41,18 @@ export interface Traversal<S, A> {
  *   const lin0 = O.toUndefined(at(["lin0"]).getOption(mlp))
  *   const mlp2 = at(["lin0"]).set(newLin0)(mlp)   // shares every other subtree with `mlp`
  */
-export const at = (path: Path): Optional<Node, Node> => ({
-  getOption: (s) => {
+export const at = (path: Path): Optional<Node, Node> => {
+  const getOption = (s: Node): O.Option<Node> => {
     let cur: Node | undefined = s;
     for (const seg of path) {
       cur = cur.children[seg];
       if (cur === undefined) return O.none;
     }
     return O.some(cur);
-  },
-  set: (a) => (s) => setAt(s, path, a),
-});
+  };
+  // A lawful Optional: setting where nothing is focused changes nothing (use `setAt` to add a child).
+  return { getOption, set: (a) => (s) => (O.isSome(getOption(s)) ? setAt(s, path, a) : s) };
+};
 
 /** A param of a node. */
 export const param = (name: string): Optional<Node, tf.Tensor> => ({

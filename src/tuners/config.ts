@@ -57,13 +57,14 @@ export const configCodec = <F extends Fields>(name: string, fields: F): t.Type<C
     (u, c) => {
       if (typeof u !== "object" || u === null || Array.isArray(u)) return t.failure(u, c, `${name} must be a JSON object`);
       const out: Record<string, unknown> = {};
-      const extra: Record<string, unknown> = {};
+      // collected as entries: `extra[k] = v` with k = "__proto__" (valid JSON) would set the prototype and lose the key
+      const extra: Array<readonly [string, unknown]> = [];
       const errors: t.Errors = [];
       for (const [camel, f] of Object.entries(fields)) out[camel] = f.default;
       for (const [k, v] of Object.entries(u as Record<string, unknown>)) {
         const hit = byKey.get(k);
         if (hit === undefined) {
-          extra[k] = v;
+          extra.push([k, v]);
           continue;
         }
         const [camel, f] = hit;
@@ -71,7 +72,7 @@ export const configCodec = <F extends Fields>(name: string, fields: F): t.Type<C
         if (E.isLeft(r)) errors.push(...r.left);
         else out[camel] = r.right;
       }
-      return errors.length > 0 ? t.failures(errors) : t.success({ ...out, extra } as ConfigOf<F>);
+      return errors.length > 0 ? t.failures(errors) : t.success({ ...out, extra: Object.fromEntries(extra) } as ConfigOf<F>);
     },
     (a) => {
       const json: Record<string, unknown> = { ...a.extra };
