@@ -8,7 +8,8 @@ import type { Node } from "../tree/node.js";
 import { tensorsOf } from "../tree/dispose.js";
 import { node, setTrainable, trainableNames } from "../tree/node.js";
 import { nodes, select } from "../tree/optics.js";
-import { byName } from "../tree/select.js";
+import { and, byName } from "../tree/select.js";
+import { taskModulesToSave } from "../models/tasks/targets.js";
 import { toString, type Path } from "../tree/path.js";
 import { addToLayer, baseLayer, innermostBase, isTunerLayer, layerMeta } from "../tuners/layer.js";
 import { addModuleToSave, isModulesToSave } from "../tuners/modules-to-save.js";
@@ -79,6 +80,21 @@ const trainBiases = (n: Node, scope: "all_biases" | "adapted_biases", adapter: s
 };
 
 /**
+ * PEFT's task-type defaults: `target_modules` from the model's table when
+ * unset, and for SEQ_CLS / TOKEN_CLS / QUESTION_ANS the head names added to
+ * `modules_to_save` (as `PeftModelForSequenceClassification` does; the saved
+ * config carries them).
+ */
+export const withTaskDefaults = <C extends BaseConfig>(model: Node, config: C): C => {
+  const defaults = model.meta["defaultTargetModules"] as ReadonlyArray<string> | undefined;
+  const targetModules = config.targetModules === null && defaults !== undefined ? defaults : config.targetModules;
+  const heads = config.taskType === null ? undefined : taskModulesToSave[config.taskType];
+  const modulesToSave =
+    heads === undefined ? config.modulesToSave : [...new Set([...(config.modulesToSave ?? []), ...heads])];
+  return { ...config, targetModules, modulesToSave };
+};
+
+/**
  * Add an adapter to a model. Zero matched modules is an error listing the
  * modules that exist; a matched module the tuner cannot adapt is an error
  * naming its path and kind.
@@ -93,9 +109,11 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
   const state = peftState(model);
   if (adapter in state.adapters) throw new Error(`adapter '${adapter}' already exists; delete it first or pick another name`);
   const trainable = options.trainable ?? true;
-  const defaults = model.meta["defaultTargetModules"] as ReadonlyArray<string> | undefined;
-  const cfg = config.targetModules === null && defaults !== undefined ? { ...config, targetModules: defaults } : config;
-  const sel = targetSelection(cfg, model);
+  const cfg = withTaskDefaults(model, config);
+  // modules_to_save are trained whole: nothing inside them is a target (as PEFT guards)
+  const whole = cfg.modulesToSave === null ? undefined : byName(cfg.modulesToSave);
+  const inWhole = (p: Path): boolean => whole !== undefined && p.some((_, i) => whole(p.slice(0, i + 1), model));
+  const sel = and(targetSelection(cfg, model), (p) => !inWhole(p));
   // Adapted layers and modules_to_save wrappers are units: a target is matched against the module it
   // wraps (so "all-linear" sees a LoRA layer as the linear it is), and nothing inside one is a target
   // (its base_layer, another adapter's lora_A/lora_B, original_module…).

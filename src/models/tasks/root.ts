@@ -73,14 +73,15 @@ export const taskRoot = (p: TaskParts): Node => {
       const tied: RootMeta["tied"] = { "lm_head.weight": `${p.meta.inputEmbeddings}.weight` };
       return node(lm.kind, {
         children: { [p.backboneName]: p.backbone, ...(lm.tied ? {} : { lm_head: lm.lmHead() }) },
-        meta: lm.tied ? { ...meta, tied } : meta,
+        // outputHead: what "all-linear" leaves out (PEFT excludes the output embeddings)
+        meta: lm.tied ? { ...meta, tied } : { ...meta, outputHead: "lm_head" },
       });
     }
     case "SEQ_CLS": {
       const s = p.seqCls ?? unsupported(p);
       return node("seqCls", {
         children: { [p.backboneName]: p.backbone, [s.name]: s.head() },
-        meta: { ...meta, head: s.name, pooling: s.pooling, ...(s.dropout === undefined ? {} : { headDropout: s.dropout }) },
+        meta: { ...meta, head: s.name, outputHead: s.name, pooling: s.pooling, ...(s.dropout === undefined ? {} : { headDropout: s.dropout }) },
       });
     }
     case "TOKEN_CLS": {
