@@ -6,7 +6,7 @@ import type { Node } from "../tree/node.js";
 import { node, setTrainable } from "../tree/node.js";
 import { layerMeta, removeFromLayer } from "../tuners/layer.js";
 import { removeModuleToSave, type ModulesToSaveMeta } from "../tuners/modules-to-save.js";
-import { peftState, withPeftState } from "./state.js";
+import { peftState, updatePeftState } from "./state.js";
 import { rewriteAdapters } from "./walk.js";
 
 const withLayerFlags = (tree: Node, active: ReadonlyArray<string>, disabled: boolean): Node =>
@@ -29,19 +29,25 @@ export const setAdapter = (tree: Node, names: string | ReadonlyArray<string>): N
   for (const n of list) {
     if (!(n in state.adapters)) throw new Error(`no adapter '${n}' (adapters: ${Object.keys(state.adapters).join(", ") || "none"})`);
   }
-  return withPeftState(withLayerFlags(tree, list, state.disabled), { ...state, active: list });
+  return updatePeftState(withLayerFlags(tree, list, state.disabled), (s) => {
+    s.active = [...list];
+  });
 };
 
 /** All adapters off: every layer computes its base output (merged layers their original). */
 export const disableAdapters = (tree: Node): Node => {
   const state = peftState(tree);
-  return withPeftState(withLayerFlags(tree, state.active, true), { ...state, disabled: true });
+  return updatePeftState(withLayerFlags(tree, state.active, true), (s) => {
+    s.disabled = true;
+  });
 };
 
 /** Adapters back on. */
 export const enableAdapters = (tree: Node): Node => {
   const state = peftState(tree);
-  return withPeftState(withLayerFlags(tree, state.active, false), { ...state, disabled: false });
+  return updatePeftState(withLayerFlags(tree, state.active, false), (s) => {
+    s.disabled = false;
+  });
 };
 
 /**
@@ -61,14 +67,17 @@ export const withAdaptersDisabled = <A>(tree: Node, f: (disabled: Node) => A): A
 export const deleteAdapter = (tree: Node, name: string): Node => {
   const state = peftState(tree);
   if (!(name in state.adapters)) throw new Error(`no adapter '${name}' (adapters: ${Object.keys(state.adapters).join(", ") || "none"})`);
-  const { [name]: _gone, ...adapters } = state.adapters;
+  const adapters = Object.keys(state.adapters).filter((a) => a !== name);
   let active = state.active.filter((a) => a !== name);
-  if (active.length === 0 && Object.keys(adapters).length > 0) active = [Object.keys(adapters)[0] as string];
+  if (active.length === 0 && adapters.length > 0) active = [adapters[0] as string];
   const stripped = rewriteAdapters(tree, {
     layer: (l) => removeFromLayer(l, name),
     wrapper: (w) => removeModuleToSave(w, name),
   });
-  return withPeftState(withLayerFlags(stripped, active, state.disabled), { ...state, adapters, active });
+  return updatePeftState(withLayerFlags(stripped, active, state.disabled), (s) => {
+    delete s.adapters[name];
+    s.active = active;
+  });
 };
 
 /**

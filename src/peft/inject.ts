@@ -16,7 +16,8 @@ import { addModuleToSave, isModulesToSave } from "../tuners/modules-to-save.js";
 import { targetSelection } from "../tuners/target.js";
 import type { BaseConfig } from "../tuners/config.js";
 import type { Tuner } from "../tuners/types.js";
-import { peftState, validateAdapterName, withPeftState } from "./state.js";
+import { castDraft } from "immer";
+import { peftState, updatePeftState, validateAdapterName } from "./state.js";
 
 export interface InjectOptions {
   /** Default `"default"`. */
@@ -162,9 +163,8 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
   }
   const extra = tuner.extraTrainable?.(cfg) ?? "none";
   if (extra !== "none" && trainable) out = trainBiases(out, extra, adapter);
-  return withPeftState(out, {
-    ...state,
-    adapters: { ...state.adapters, [adapter]: { peftType: tuner.peftType, config: cfg } },
-    active,
+  return updatePeftState(out, (s) => {
+    s.adapters[adapter] = castDraft({ peftType: tuner.peftType, config: cfg });
+    s.active = [...active];
   });
 };

@@ -155,5 +155,5 @@ export const unload = (tree: Node): Node =>
         wrapper: (w) => w.children["original_module"] as Node,
       }),
     ),
-    { ...peftState(tree), adapters: {} },
+    { ...peftState(tree), adapters: {}, active: [] },
   );

@@ -4,6 +4,7 @@
  * keep a copy of the active set and the flag so any subtree runs on its own.
  */
 import type { Node } from "../tree/node.js";
+import { produce, type Draft } from "immer";
 import { node, withMeta } from "../tree/node.js";
 import type { BaseConfig } from "../tuners/config.js";
 
@@ -33,6 +34,16 @@ export const withPeftState = (model: Node, state: PeftState): Node => {
   }
   return withMeta(model, { peft: state });
 };
+
+/**
+ * The model with its adapter state updated by an immer recipe — state
+ * transitions read as the edits they are.
+ *
+ * @example
+ *   updatePeftState(model, (s) => { s.active = ["b"] })
+ */
+export const updatePeftState = (model: Node, recipe: (draft: Draft<PeftState>) => void): Node =>
+  withPeftState(model, produce(peftState(model), recipe));
 
 /** Names of the model's adapters. */
 export const adapterNames = (model: Node): ReadonlyArray<string> => Object.keys(peftState(model).adapters);
