@@ -188,8 +188,15 @@ export const kindsWith = (tuner: AnyTuner, extra?: Kinds): Kinds =>
 const run = <C extends BaseConfig>(env: TunerLawEnv<C>, arena: Arena, model: Node): tf.Tensor =>
   arena.tensor(apply(model, env.input, { kinds: kindsWith(env.tuner, env.kinds), side: env.side ?? {} }));
 
+/**
+ * Approximate equality of two forwards. `atol` is scaled by the output's
+ * largest magnitude (at least 1): float32 results built from terms of size M
+ * carry rounding errors of order ε·M, so an element that nearly cancels can
+ * miss a fixed atol although both sides are equally right.
+ */
 const close = (what: string, got: tf.Tensor, want: tf.Tensor, tol: Tolerance): LawResult => {
-  const c = allClose(got, want, tol);
+  const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(want)).dataSync()[0] as number));
+  const c = allClose(got, want, { atol: tol.atol * scale, rtol: tol.rtol });
   return c.ok ? pass : fail(`${what}: max error ${c.maxError.toExponential(3)} (${c.detail})`);
 };
 

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Node } from "../tree/node.js";
 import { tensorsOf } from "../tree/dispose.js";
-import { node, setTrainable, trainableNames } from "../tree/node.js";
+import { mapChildren, node, setTrainable, trainableNames } from "../tree/node.js";
 import { nodes, select } from "../tree/optics.js";
 import { and, byName } from "../tree/select.js";
 import { taskModulesToSave } from "../models/tasks/targets.js";
@@ -53,29 +53,16 @@ const freezeBase = (n: Node): Node => {
     const fo = freezeBase(o);
     return fo === o ? n : node(n.kind, { params: n.params, children: { ...n.children, original_module: fo }, meta: n.meta });
   }
-  let changed = false;
-  const children: Record<string, Node> = {};
-  for (const [k, c] of Object.entries(n.children)) {
-    const next = freezeBase(c);
-    changed ||= next !== c;
-    children[k] = next;
-  }
-  const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+  const self = mapChildren(n, freezeBase);
   return setTrainable(self, false);
 };
 
 /** Mark `bias` params trainable: everywhere, or only in the base layers an adapter wraps. */
 const trainBiases = (n: Node, scope: "all_biases" | "adapted_biases", adapter: string, inAdapted = false): Node => {
   const adapted = isTunerLayer(n) && adapter in layerMeta(n).adapters;
-  let changed = false;
-  const children: Record<string, Node> = {};
-  for (const [k, c] of Object.entries(n.children)) {
-    const slot = isTunerLayer(n) && k !== "base_layer";
-    const next = slot ? c : trainBiases(c, scope, adapter, adapted || (inAdapted && !isTunerLayer(c)));
-    changed ||= next !== c;
-    children[k] = next;
-  }
-  const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+  const self = mapChildren(n, (c, k) =>
+    isTunerLayer(n) && k !== "base_layer" ? c : trainBiases(c, scope, adapter, adapted || (inAdapted && !isTunerLayer(c))),
+  );
   const wants = "bias" in self.params && (scope === "all_biases" || inAdapted);
   return wants && !trainableNames(self).includes("bias") ? setTrainable(self, [...trainableNames(self), "bias"]) : self;
 };

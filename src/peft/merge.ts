@@ -8,7 +8,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Node } from "../tree/node.js";
-import { node, setTrainable } from "../tree/node.js";
+import { mapChildren, node, setTrainable } from "../tree/node.js";
 import { tensorsOf } from "../tree/dispose.js";
 import { toString, type Path } from "../tree/path.js";
 import { allFinite } from "../nn/ops.js";
@@ -129,16 +129,7 @@ export const mergeAndUnload = (tree: Node, options: MergeOptions = {}): E.Either
   )(merge(tree, options));
 
 /** Every param frozen (nodes that already are are shared). */
-const freezeAll = (n: Node): Node => {
-  let changed = false;
-  const children: Record<string, Node> = {};
-  for (const [k, c] of Object.entries(n.children)) {
-    const next = freezeAll(c);
-    changed ||= next !== c;
-    children[k] = next;
-  }
-  return setTrainable(changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n, false);
-};
+const freezeAll = (n: Node): Node => setTrainable(mapChildren(n, freezeAll), false);
 
 /**
  * Drop every adapter without merging: the base model back (unmerged originals

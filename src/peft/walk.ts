@@ -3,7 +3,7 @@
  * the one traversal merge, unmerge, unload, set/delete adapter and
  * enable/disable share. Untouched subtrees are shared, not copied.
  */
-import { node, type Node } from "../tree/node.js";
+import { mapChildren, type Node } from "../tree/node.js";
 import type { Path } from "../tree/path.js";
 import { isTunerLayer } from "../tuners/layer.js";
 import { isModulesToSave } from "../tuners/modules-to-save.js";
@@ -18,14 +18,7 @@ export interface Visitors {
 /** Rewrite every adapted layer and wrapper of a tree. */
 export const rewriteAdapters = (tree: Node, v: Visitors): Node => {
   const go = (n: Node, p: Path): Node => {
-    let changed = false;
-    const children: Record<string, Node> = {};
-    for (const [k, c] of Object.entries(n.children)) {
-      const next = go(c, [...p, k]);
-      changed ||= next !== c;
-      children[k] = next;
-    }
-    const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+    const self = mapChildren(n, (c, k) => go(c, [...p, k]));
     if (isTunerLayer(self) && v.layer !== undefined) return v.layer(self, p);
     if (isModulesToSave(self) && v.wrapper !== undefined) return v.wrapper(self, p);
     return self;

@@ -110,3 +110,22 @@ export const setTrainable = <N extends Node>(n: N, trainable: boolean | Readonly
     meta: names.length > 0 ? { ...rest, trainable: names } : rest,
   }) as unknown as N;
 };
+
+/**
+ * `n` with every child replaced by `f(child, name)` — or `n` itself when no
+ * child changed, so untouched subtrees stay shared (the step every rewrite of
+ * a tree is built from).
+ *
+ * @example
+ *   const frozen = (n: Node): Node => setTrainable(mapChildren(n, frozen), false)
+ */
+export const mapChildren = <N extends Node>(n: N, f: (child: Node, name: string) => Node): N => {
+  let changed = false;
+  const children: Record<string, Node> = {};
+  for (const [k, c] of Object.entries(n.children)) {
+    const next = f(c, k);
+    changed ||= next !== c;
+    children[k] = next;
+  }
+  return changed ? (node(n.kind, { params: n.params, children, meta: n.meta }) as unknown as N) : n;
+};

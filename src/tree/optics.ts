@@ -10,7 +10,7 @@
  */
 import * as O from "fp-ts/lib/Option.js";
 import type * as tf from "@tensorflow/tfjs-core";
-import { node, type Node } from "./node.js";
+import { mapChildren, node, type Node } from "./node.js";
 import type { Path } from "./path.js";
 import type { Selection } from "./select.js";
 
@@ -97,14 +97,7 @@ export const select = (selection: Selection): Traversal<Node, Node> => ({
   modify: (f) => (s) => {
     const go = (n: Node, p: Path): Node => {
       if (selection(p, n)) return f(n, p);
-      let changed = false;
-      const children: Record<string, Node> = {};
-      for (const [k, c] of Object.entries(n.children)) {
-        const next = go(c, [...p, k]);
-        changed ||= next !== c;
-        children[k] = next;
-      }
-      return changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+      return mapChildren(n, (c, k) => go(c, [...p, k]));
     };
     return go(s, []);
   },

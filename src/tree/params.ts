@@ -4,7 +4,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type * as tf from "@tensorflow/tfjs-core";
-import { node, setTrainable, trainableNames, type Node } from "./node.js";
+import { mapChildren, node, setTrainable, trainableNames, type Node } from "./node.js";
 import { paramKey, type Path } from "./path.js";
 
 /** Tensors by state-dict key (`lin0.weight`). */
@@ -92,14 +92,8 @@ export const loadStateDict = (
       params ??= { ...n.params };
       params[name] = next;
     }
-    let changed = params !== undefined;
-    const children: Record<string, Node> = {};
-    for (const [k, c] of Object.entries(n.children)) {
-      const next = go(c, [...p, k]);
-      changed ||= next !== c;
-      children[k] = next;
-    }
-    return changed ? node(n.kind, { params: params ?? n.params, children, meta: n.meta }) : n;
+    const self = mapChildren(n, (c, k) => go(c, [...p, k]));
+    return params === undefined ? self : node(n.kind, { params, children: self.children, meta: n.meta });
   };
   const out = go(t, []);
   const unexpected = Object.keys(sd).filter((k) => !used.has(k));
@@ -161,14 +155,7 @@ export const countParams = (t: Node): { readonly total: number; readonly trainab
  */
 export const markTrainable = (t: Node, pick: (key: string) => boolean, trainable = true): Node => {
   const go = (n: Node, p: Path): Node => {
-    let changed = false;
-    const children: Record<string, Node> = {};
-    for (const [k, c] of Object.entries(n.children)) {
-      const next = go(c, [...p, k]);
-      changed ||= next !== c;
-      children[k] = next;
-    }
-    const self = changed ? node(n.kind, { params: n.params, children, meta: n.meta }) : n;
+    const self = mapChildren(n, (c, k) => go(c, [...p, k]));
     const current = trainableNames(self);
     const names = Object.keys(self.params).filter((name) =>
       pick(paramKey(p, name)) ? trainable : current.includes(name),
