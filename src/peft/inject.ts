@@ -155,3 +155,13 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
     s.active = [...active];
   });
 };
+
+/**
+ * PEFT's `add_adapter`: `inject` under a name. The new adapter is not made
+ * active when others exist (switch with `setAdapter`).
+ *
+ * @example
+ *   const two = addAdapter(adapted, lora, loraConfig({ r: 4, targetModules: ["lin0"] }), "second")
+ */
+export const addAdapter = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, config: C, name: string, options: Omit<InjectOptions, "adapterName"> = {}): Node =>
+  inject(model, tuner, config, { ...options, adapterName: name });
