@@ -97,11 +97,11 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
   const state = peftState(model);
   if (adapter in state.adapters) throw new Error(`adapter '${adapter}' already exists; delete it first or pick another name`);
   const trainable = options.trainable ?? true;
-  const cfg = withTaskDefaults(model, config);
+  const requested = withTaskDefaults(model, config);
   // modules_to_save are trained whole: nothing inside them is a target (as PEFT guards)
-  const whole = cfg.modulesToSave === null ? undefined : byName(cfg.modulesToSave);
+  const whole = requested.modulesToSave === null ? undefined : byName(requested.modulesToSave);
   const inWhole = (p: Path): boolean => whole !== undefined && p.some((_, i) => whole(p.slice(0, i + 1), model));
-  const sel = and(targetSelection(cfg, model), (p) => !inWhole(p));
+  const sel = and(targetSelection(requested, model), (p) => !inWhole(p));
   // Adapted layers and modules_to_save wrappers are units: a target is matched against the module it
   // wraps (so "all-linear" sees a LoRA layer as the linear it is), and nothing inside one is a target
   // (its base_layer, another adapter's lora_A/lora_B, original_module…).
@@ -113,7 +113,7 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
   const targets = traversal.getAll(model);
   if (targets.length === 0) {
     throw new Error(
-      `target_modules ${JSON.stringify(cfg.targetModules)} matched no module; modules with parameters: ${moduleNames(model).join(", ")}`,
+      `target_modules ${JSON.stringify(requested.targetModules)} matched no module; modules with parameters: ${moduleNames(model).join(", ")}`,
     );
   }
   const baseOf = (n: Node): Node => (n.kind === tuner.kind && isTunerLayer(n) ? baseLayer(n) : n);
@@ -125,6 +125,7 @@ export const inject = <C extends BaseConfig>(model: Node, tuner: Tuner<C>, confi
       );
     }
   }
+  const cfg = tuner.resolveConfig?.(requested, targets.map(([, n]) => baseOf(n))) ?? requested;
   const active = state.active.length === 0 ? [adapter] : state.active;
   // what this call allocates, freed if a later step fails (a throwing inject leaks nothing)
   const made: tf.Tensor[] = [];

@@ -88,6 +88,11 @@ export interface Tuner<C extends BaseConfig = BaseConfig> {
   readonly forward: (layer: Node, x: tf.Tensor, ctx: Ctx, adapters: ReadonlyArray<string>) => tf.Tensor;
   /** `base` with one adapter folded into its weights; absent when the method cannot merge. */
   readonly merge?: (layer: Node, adapter: string, base: Node) => Node;
+  /**
+   * The config as PEFT records it once the targets are known (e.g. LoRA sets
+   * `fan_in_fan_out` to the layout of the layers it adapts). Default: unchanged.
+   */
+  readonly resolveConfig?: (config: C, targets: ReadonlyArray<Node>) => C;
   /** Which params outside the slots an adapter trains and saves (e.g. LoRA's `bias`). */
   readonly extraTrainable?: (config: C) => "none" | "all_biases" | "adapted_biases";
   /** Tolerance of forward∘merge ≈ forward (float32). */
