@@ -47,7 +47,6 @@ import {
   saveAdapter,
   saveModel,
   sequenceClassificationLoss,
-  taskModulesToSave,
   toStateDict,
   tokenizerFromJson,
   train,
@@ -182,7 +181,7 @@ export const run = async (o: RunOptions = {}): Promise<RunResult> => {
   log(`\n== 2. loaded as BertForSequenceClassification; newly initialized: ${loaded.initialized.join(", ")}`);
   log(`test accuracy before training: ${pct(accuracyBefore)} (a fresh classifier: chance)`);
 
-  // 3. LoRA on PEFT's default targets for bert; the SEQ_CLS head to modules_to_save.
+  // 3. LoRA on PEFT's default targets for bert; task SEQ_CLS puts the head in modules_to_save.
   const adapted = inject(
     model,
     lora,
@@ -191,7 +190,6 @@ export const run = async (o: RunOptions = {}): Promise<RunResult> => {
       loraAlpha: 16,
       loraDropout: 0,
       targetModules: null,
-      modulesToSave: [...(taskModulesToSave["SEQ_CLS"] ?? [])],
       taskType: "SEQ_CLS",
     }),
     { seed: 1 },
