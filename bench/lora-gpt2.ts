@@ -4,39 +4,25 @@
  * AdamW — timed like Python PEFT was: warm-up rounds, then measured rounds,
  * measurements interleaved round-robin, median per measurement.
  *
- * Prints one JSON object with the keys of ../shared/bench/python-peft-timings.json,
- * plus `backend`, `gemm`, `peak_rss_mb`, and `vs_python_peft` (our median / PEFT's).
+ * Runs the workload once per GEMM path — `native` (the OpenBLAS addon, when it
+ * loads) and `js` (the fallback) — in one process, switching with
+ * `setGemmPath`, and prints one JSON object: `gemm_active` (the path
+ * `initBackend` chose, i.e. what a user gets), `load_average` (the machine's
+ * 1/5/15-minute load when the run started and ended: timings are wall-clock),
+ * and per path (`paths.native`, `paths.js`) the keys of
+ * ../shared/bench/python-peft-timings.json plus `gemm` (provider detail),
+ * `vs_python_peft` (our median / PEFT's median), `spread` (min/median/max per
+ * measurement) and `peak_rss_mb`.
  *
- * Env: BENCH_WARMUP (default 5), BENCH_RUNS (default 20), BENCH_WORKLOAD (path).
+ * Flags: `--gemm native,js` (the paths to run, in order; default: every
+ * available one, native first). Env: BENCH_WARMUP (default 5), BENCH_RUNS
+ * (default 20), BENCH_WORKLOAD (path).
  */
 import { promises as fs } from "node:fs";
+import * as os from "node:os";
 import * as nodePath from "node:path";
-import * as E from "fp-ts/lib/Either.js";
-import * as tf from "@tensorflow/tfjs-core";
-import {
-  adamw,
-  apply,
-  backendReport,
-  buildGpt2,
-  causalLmLoss,
-  countParams,
-  decodeGpt2Config,
-  disposeState,
-  disposeTree,
-  initBackend,
-  inject,
-  lora,
-  loraConfig,
-  lossAndGrads,
-  markTrainable,
-  mergeAndUnload,
-  partition,
-  type Node,
-  type Params,
-} from "../src/index.js";
-
-const here = nodePath.dirname(new URL(import.meta.url).pathname);
-const sharedBench = nodePath.resolve(here, "..", "..", "shared", "bench");
+import { backendReport, gemmReport, loadNativeGemm, setGemmPath, type GemmPath } from "../src/index.js";
+import { MEASUREMENTS, sharedBench, setupWorkload, type Measurement } from "./workload.js";
 
 const stats = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,127 +31,74 @@ const stats = (xs: ReadonlyArray<number>) => {
   return { median_ms: r(median), min_ms: r(s[0] as number), max_ms: r(s[s.length - 1] as number), runs: s.length };
 };
 
-const main = async (): Promise<void> => {
-  const workload = JSON.parse(await fs.readFile(process.env["BENCH_WORKLOAD"] ?? nodePath.join(sharedBench, "workload.json"), "utf8"));
-  const python = JSON.parse(await fs.readFile(nodePath.join(sharedBench, "python-peft-timings.json"), "utf8").catch(() => "null"));
-  await initBackend({ quiet: true });
-  const warmup = Number(process.env["BENCH_WARMUP"] ?? workload.timing?.warmup ?? 5);
-  const runs = Number(process.env["BENCH_RUNS"] ?? workload.timing?.runs ?? 20);
-  const m = workload.model;
-  const cfg = decodeGpt2Config({
-    model_type: "gpt2",
-    vocab_size: m.vocab_size,
-    n_positions: m.n_positions,
-    n_embd: m.n_embd,
-    n_layer: m.n_layer,
-    n_head: m.n_head,
-    n_inner: m.n_inner,
-    activation_function: m.activation_function,
-    layer_norm_epsilon: m.layer_norm_epsilon,
-    resid_pdrop: m.dropout,
-    embd_pdrop: m.dropout,
-    attn_pdrop: m.dropout,
-    tie_word_embeddings: m.tie_word_embeddings,
-  });
-  if (E.isLeft(cfg)) throw new Error(`workload model: ${JSON.stringify(cfg.left)}`);
-  const base = buildGpt2(cfg.right, { seed: 0 });
-  const { batch, seq } = workload.data;
-  const ids = tf.randomUniform([batch, seq], 0, m.vocab_size, "int32", 0);
-  const mask = tf.ones([batch, seq], "int32");
-  const side = { attentionMask: mask };
-  const l = workload.lora;
-  const adapted = inject(
-    base,
-    lora,
-    loraConfig({ r: l.r, loraAlpha: l.lora_alpha, targetModules: l.target_modules, loraDropout: l.lora_dropout, fanInFanOut: l.fan_in_fan_out }),
-  );
-  const merged = E.getOrElseW((e: { message: string }) => {
-    throw new Error(e.message);
-  })(mergeAndUnload(adapted));
-  const full = markTrainable(base, () => true);
-  const o = workload.optimizer;
-  const opt = adamw({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay });
-  const loss = (model: Node, b: tf.Tensor) => causalLmLoss(apply(model, b, { training: true, side }), b) as tf.Scalar;
+const load = () => os.loadavg().map((v) => Math.round(v * 100) / 100);
 
-  /** A training setup: current params and optimizer state, one step at a time. */
-  const trainer = (tree: Node) => {
-    let params: Params = partition(tree).trainable;
-    const initial = new Set(Object.values(params));
-    let state = opt.init(params);
-    return {
-      step: () => {
-        const { grads } = lossAndGrads(tree, params, ids, loss);
-        const next = opt.update(grads, state, params);
-        tf.dispose(Object.values(grads));
-        for (const t of Object.values(params)) if (!initial.has(t)) t.dispose();
-        disposeState(state);
-        params = next.params;
-        state = next.state;
-      },
-      dispose: () => {
-        for (const t of Object.values(params)) if (!initial.has(t)) t.dispose();
-        disposeState(state);
-      },
-    };
-  };
-  const loraTrain = trainer(adapted);
-  const fullTrain = trainer(full);
-  const forward = (model: Node) => () => {
-    const y = apply(model, ids, { side });
-    y.dataSync();
-    y.dispose();
-  };
-  const measurements: Record<string, () => void> = {
-    base_forward: forward(base),
-    lora_forward_unmerged: forward(adapted),
-    lora_forward_merged: forward(merged),
-    lora_train_step: loraTrain.step,
-    base_full_finetune_step: fullTrain.step,
-  };
-  const times: Record<string, number[]> = Object.fromEntries(Object.keys(measurements).map((k) => [k, []]));
-  let peakRss = process.memoryUsage().rss;
-  for (let round = 0; round < warmup + runs; round++) {
-    for (const [k, f] of Object.entries(measurements)) {
-      const t0 = performance.now();
-      f();
-      const dt = performance.now() - t0;
-      if (round >= warmup) times[k]?.push(dt);
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+const parsePaths = (): GemmPath[] => {
+  const i = process.argv.indexOf("--gemm");
+  const arg = i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith("--gemm="))?.slice("--gemm=".length);
+  if (arg === undefined) return loadNativeGemm().ok ? ["native", "js"] : ["js"];
+  const paths = arg.split(",").map((p) => p.trim());
+  for (const p of paths) if (p !== "native" && p !== "js" && p !== "stock") throw new Error(`--gemm: unknown path '${p}' (native, js, stock)`);
+  return paths as GemmPath[];
+};
+
+const main = async (): Promise<void> => {
+  const python = JSON.parse(await fs.readFile(nodePath.join(sharedBench, "python-peft-timings.json"), "utf8").catch(() => "null"));
+  const paths = parsePaths();
+  const loadStart = load();
+  const w = await setupWorkload();
+  const active = gemmReport();
+  const warmup = Number(process.env["BENCH_WARMUP"] ?? w.timing.warmup ?? 5);
+  const runs = Number(process.env["BENCH_RUNS"] ?? w.timing.runs ?? 20);
+  const results: Record<string, unknown> = {};
+  for (const path of paths) {
+    const g = setGemmPath(path);
+    const times: Record<Measurement, number[]> = Object.fromEntries(MEASUREMENTS.map((k) => [k, []])) as unknown as Record<Measurement, number[]>;
+    let peakRss = process.memoryUsage().rss;
+    for (let round = 0; round < warmup + runs; round++) {
+      for (const k of MEASUREMENTS) {
+        const t0 = performance.now();
+        w.measurements[k]();
+        const dt = performance.now() - t0;
+        if (round >= warmup) times[k].push(dt);
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      }
     }
+    const detail = Object.fromEntries(MEASUREMENTS.map((k) => [k, stats(times[k])])) as Record<Measurement, ReturnType<typeof stats>>;
+    const med = (k: Measurement) => detail[k].median_ms;
+    const ratio = (a: Measurement, b: Measurement) => Math.round((med(a) / med(b)) * 1000) / 1000;
+    results[path] = {
+      gemm: `${g.path}${g.detail !== "" ? ` (${g.detail})` : ""}`,
+      median_ms: Object.fromEntries(MEASUREMENTS.map((k) => [k, med(k)])),
+      vs_python_peft:
+        python === null ? null : Object.fromEntries(MEASUREMENTS.map((k) => [k, Math.round((med(k) / (python.median_ms[k] as number)) * 100) / 100])),
+      ratios: {
+        "lora_train_step / base_full_finetune_step": ratio("lora_train_step", "base_full_finetune_step"),
+        "lora_forward_unmerged / base_forward": ratio("lora_forward_unmerged", "base_forward"),
+        "lora_forward_merged / base_forward": ratio("lora_forward_merged", "base_forward"),
+        "lora_forward_unmerged / lora_forward_merged": ratio("lora_forward_unmerged", "lora_forward_merged"),
+      },
+      spread: Object.fromEntries(MEASUREMENTS.map((k) => [k, `${detail[k].min_ms} / ${detail[k].median_ms} / ${detail[k].max_ms}`])),
+      peak_rss_mb: Math.round(peakRss / 2 ** 20),
+      detail,
+    };
   }
-  const detail = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, stats(v)]));
-  const med = (k: string) => detail[k]?.median_ms as number;
-  const ratio = (a: string, b: string) => Math.round((med(a) / med(b)) * 1000) / 1000;
-  const counts = countParams(adapted);
+  if (active !== undefined) setGemmPath();
   const out = {
-    workload: workload.name,
+    workload: w.name,
     impl: "peft-ts",
-    backend: backendReport()?.backend,
-    gemm: (backendReport() as unknown as { gemm?: unknown } | undefined)?.gemm ?? null,
+    backend: backendReport()?.backend ?? null,
+    gemm_active: active === undefined ? null : `${active.path}${active.detail !== "" ? ` (${active.detail})` : ""}`,
     warmup,
     runs,
-    params_total: counts.total,
-    params_trainable_lora: counts.trainable,
-    median_ms: Object.fromEntries(Object.keys(times).map((k) => [k, med(k)])),
-    ratios: {
-      "lora_train_step / base_full_finetune_step": ratio("lora_train_step", "base_full_finetune_step"),
-      "lora_forward_unmerged / base_forward": ratio("lora_forward_unmerged", "base_forward"),
-      "lora_forward_merged / base_forward": ratio("lora_forward_merged", "base_forward"),
-      "lora_forward_unmerged / lora_forward_merged": ratio("lora_forward_unmerged", "lora_forward_merged"),
-    },
-    vs_python_peft:
-      python === null
-        ? null
-        : Object.fromEntries(Object.keys(times).map((k) => [k, Math.round((med(k) / (python.median_ms[k] as number)) * 100) / 100])),
-    peak_rss_mb: Math.round(peakRss / 2 ** 20),
-    detail,
+    params_total: w.counts.total,
+    params_trainable_lora: w.counts.trainable,
+    load_average: { start: loadStart, end: load(), cpus: os.cpus().length },
+    python_peft_median_ms: python?.median_ms ?? null,
+    paths: results,
   };
   console.log(JSON.stringify(out, null, 2));
-  loraTrain.dispose();
-  fullTrain.dispose();
-  disposeTree(merged);
-  disposeTree(adapted);
-  tf.dispose([ids, mask]);
+  w.dispose();
 };
 
 main().catch((e) => {

@@ -19,7 +19,9 @@
  *
  * Kernels that exist but are slow enough to dominate a training step
  * (comparisons and logical ops with broadcasting, `Pow` with small scalar
- * exponents) are replaced from ./elementwise.ts, on wasm and cpu.
+ * exponents; on wasm also `Slice`, `SplitV`, `GatherV2`, and `Identity` /
+ * same-dtype `Cast`, which copied whole tensors) are replaced from
+ * ./elementwise.ts. The fused kernels of ./fused.ts are registered here too.
  *
  * `UnsortedSegmentSum` is also replaced on cpu: the stock cpu kernel makes one
  * full pass over the data per segment (O(vocabulary × tokens × width) for an
@@ -46,6 +48,7 @@ import {
   type WasmBackend,
 } from "./internals.js";
 import { registerElementwise } from "./elementwise.js";
+import { registerFused } from "./fused.js";
 import { override, stockKernel } from "./registry.js";
 
 // ---------------------------------------------------------------------------
@@ -253,6 +256,7 @@ export const registerFillins = (): string[] => {
   add(tf.FusedConv2D, "wasm", fusedConv2d);
   add(tf.MaxPoolGrad, "wasm", delegateToCpu(tf.MaxPoolGrad));
   done.push(...registerElementwise(["wasm", "cpu"]));
+  done.push(...registerFused(["wasm", "cpu"]));
   registered = done;
   return done;
 };

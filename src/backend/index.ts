@@ -16,7 +16,12 @@
  *   2-D product (`js fallback`). `PEFT_TS_GEMM=js` forces the fallback,
  *   `PEFT_TS_GEMM=native` insists on the addon (an error if it does not
  *   load), `PEFT_TS_GEMM=stock` leaves tfjs's kernels alone. The path taken
- *   is reported once, with the backend.
+ *   is reported once, with the backend;
+ * - registers fused kernels with hand-written gradients (./fused.ts): the
+ *   softmax cross-entropy of the losses, and (native GEMM only) multi-head
+ *   self-attention read in place from a fused q|k|v projection (GPT-2).
+ *   Callers fall back to the composite forms where a fused op declines;
+ *   `PEFT_TS_FUSED=0` forces the composite forms everywhere (A/B, debugging).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -150,3 +155,4 @@ export { withStockKernels, stockKernel, overriddenKernels } from "./registry.js"
 export { registeredFillins } from "./fillins.js";
 export { loadNativeGemm } from "./gemm.js";
 export type { GemmPath } from "./matmul.js";
+export { fusedEnabled, setFused } from "./fused.js";

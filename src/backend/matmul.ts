@@ -139,8 +139,42 @@ const foldable = (p: MatMulPlan, aTransposedAlready = false): boolean =>
 // ---------------------------------------------------------------------------
 // native path
 
+/**
+ * Products below this many flops (per matrix) run on one OpenBLAS thread:
+ * waking a second thread costs more than it saves on them. That covers the
+ * per-head attention products (128×128×64, ~2 MFLOP) and every LoRA product
+ * with a rank-8 side (up to 2·1024·1024·8 ≈ 17 MFLOP), whose cost is moving
+ * the big operand, not arithmetic. Measured on the shared workload (2 cores,
+ * load ~1.5–2.5, medians of 6): LoRA train step 237–251 ms with this
+ * threshold vs 306–324 ms at 4 MFLOP and 279–307 ms at 150 MFLOP (which also
+ * puts c_proj's 134 MFLOP on one thread); unmerged forward 108–110 vs
+ * 130–133 ms. Two threads stay for the big products (c_proj 1024×256×256:
+ * 0.66 vs 1.3 ms).
+ */
+export const SINGLE_THREAD_FLOPS = 2e7;
+
+/**
+ * Run `f` with OpenBLAS on one thread (restoring the count after), when
+ * `flops` (of one product) is below {@link SINGLE_THREAD_FLOPS}.
+ */
+export const withFewThreads = <T>(g: NativeGemm, flops: number, f: () => T): T => {
+  const n = flops < SINGLE_THREAD_FLOPS ? g.threads() : 1;
+  if (n <= 1) return f();
+  g.setThreads(1);
+  try {
+    return f();
+  } finally {
+    g.setThreads(n);
+  }
+};
+
 /** C (M×N per batch, written at `C`) = op(A)·op(B), all views of float memory. */
 const nativeProduct = (g: NativeGemm, p: MatMulPlan, A: Float32Array, B: Float32Array, C: Float32Array): void => {
+  const flops = 2 * p.M * p.N * p.K * (foldable(p) ? p.batch : 1);
+  withFewThreads(g, flops, () => nativeProductOn(g, p, A, B, C));
+};
+
+const nativeProductOn = (g: NativeGemm, p: MatMulPlan, A: Float32Array, B: Float32Array, C: Float32Array): void => {
   const { M, N, K, transposeA: ta, transposeB: tb } = p;
   if (p.batch === 0 || M === 0 || N === 0) return;
   if (K === 0) {
@@ -286,6 +320,9 @@ interface MatMulAttrs {
 
 let path: GemmPath = "stock";
 let native: NativeGemm | undefined;
+
+/** The native GEMM when it is the installed path (fused kernels that need strided products use it). */
+export const activeNativeGemm = (): NativeGemm | undefined => (path === "native" ? native : undefined);
 
 /** The product on the installed path, or undefined to use the stock kernel. */
 const product = (be: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo, attrs: MatMulAttrs): tf.TensorInfo | undefined => {

@@ -3,6 +3,7 @@
  * (active only in training mode) and `flatten`.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { asCustom, fusedEnabled } from "../backend/fused.js";
 import { node, type Node } from "../tree/node.js";
 import type { KindDef } from "./registry.js";
 
@@ -25,8 +26,43 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /** GELU, exact (erf) form: x·Φ(x). */
 export const gelu = (x: tf.Tensor): tf.Tensor => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 
-/** GELU, tanh approximation (GPT-2's `gelu_new`). */
-export const geluTanh = (x: tf.Tensor): tf.Tensor => {
+/** 2·√(2/π) and 2·√(2/π)·0.044715: ½(1 + tanh u) = σ(2u). */
+const K1 = 2 * SQRT_2_OVER_PI;
+const K2 = K1 * 0.044715;
+
+/** σ(2·√(2/π)·(x + 0.044715·x³)), given x². */
+const geluGate = (x: tf.Tensor, x2: tf.Tensor): tf.Tensor => tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, K2), K1)));
+
+const geluTanhCustom = tf.customGrad(
+  asCustom((x, save) => {
+    const s = geluGate(x, tf.square(x));
+    save([x, s]);
+    return {
+      value: tf.mul(x, s),
+      // d/dx x·σ(2u) = σ + x·σ·(1 − σ)·2u′, 2u′ = 2√(2/π)·(1 + 3·0.044715·x²)
+      gradFunc: (dy, [a, sa]) => {
+        const v = a as tf.Tensor;
+        const sg = sa as tf.Tensor;
+        const slope = tf.mul(tf.mul(v, tf.add(tf.mul(tf.square(v), 3 * K2), K1)), tf.sub(sg, tf.square(sg)));
+        return tf.mul(dy, tf.add(sg, slope));
+      },
+    };
+  }),
+);
+
+/**
+ * GELU, tanh approximation (GPT-2's `gelu_new`, HF's `gelu_pytorch_tanh`):
+ * `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, computed as the identical
+ * `x·σ(2·√(2/π)·(x + 0.044715·x³))` with a hand-written gradient. Why: the
+ * wasm backend's `Tanh` (and `Pow`) are scalar libm loops (~25 ms per million
+ * elements), its `Sigmoid` and arithmetic are XNNPACK's vectorised kernels
+ * (~1 ms); a GPT-2 step spent ~100 ms in `Tanh`. float32 only; other dtypes
+ * (and `PEFT_TS_FUSED=0`) take {@link geluTanhComposite}.
+ */
+export const geluTanh = (x: tf.Tensor): tf.Tensor => (x.dtype === "float32" && fusedEnabled() ? geluTanhCustom(x) : geluTanhComposite(x));
+
+/** GELU, tanh approximation, composed from tfjs ops as written (autodiff gradient): the reference for {@link geluTanh}. */
+export const geluTanhComposite = (x: tf.Tensor): tf.Tensor => {
   const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 };

@@ -4,8 +4,12 @@
  *
  * All are built from ops whose gradients every tfjs backend has (no gather,
  * whose gradient needs `UnsortedSegmentSum`), so they work under `tf.grad`.
+ * On the `wasm` and `cpu` backends the cross-entropy is one fused kernel
+ * with a hand-written gradient (`softmax − onehot`, see
+ * src/backend/fused.ts); elsewhere it is composed from ops.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { sparseSoftmaxCrossEntropy } from "../backend/fused.js";
 
 /**
  * How per-position losses are combined; `"none"` keeps one per position.
@@ -28,15 +32,31 @@ export interface CrossEntropyOptions {
   readonly reduction?: Reduction;
 }
 
-const checkLabels = (labels: tf.Tensor, numClasses: number, ignoreIndex: number): void => {
+/** Check the labels; returns how many are not `ignoreIndex`. */
+const checkLabels = (labels: tf.Tensor, numClasses: number, ignoreIndex: number): number => {
   if (labels.dtype !== "int32") throw new TypeError(`crossEntropy: labels must be int32, got ${labels.dtype}`);
   // Torch raises on an out-of-range target; one-hot picking would silently
   // score it as 0, so check here (labels are small and usually on the host).
+  let valid = 0;
   for (const y of labels.dataSync()) {
-    if (y !== ignoreIndex && (y < 0 || y >= numClasses)) {
+    if (y === ignoreIndex) continue;
+    if (y < 0 || y >= numClasses) {
       throw new RangeError(`crossEntropy: label ${y} is outside [0, ${numClasses}) and is not ignoreIndex (${ignoreIndex})`);
     }
+    valid++;
   }
+  return valid;
+};
+
+/** Per-position negative log-likelihood [N] of logits [N, C], 0 at ignored positions, composed from ops. */
+const nllComposite = (logits: tf.Tensor, labels: tf.Tensor, numClasses: number, ignoreIndex: number): tf.Tensor => {
+  const logp = tf.logSoftmax(logits);
+  const valid = tf.notEqual(labels, ignoreIndex);
+  const isTarget = tf.equal(tf.expandDims(labels, 1), tf.range(0, numClasses, 1, "int32"));
+  // `where`, not multiplication by a one-hot: 0 · (−∞) from a masked-out
+  // logit would be NaN.
+  const picked = tf.sum(tf.where(isTarget, logp, tf.zerosLike(logp)), -1);
+  return tf.where(valid, tf.neg(picked), tf.zerosLike(picked));
 };
 
 /**
@@ -73,20 +93,16 @@ export const crossEntropy = (
       `crossEntropy: labels shape [${labels.shape.join(", ")}] must be logits shape without its last axis [${lead.join(", ")}]`,
     );
   }
-  checkLabels(labels, numClasses, ignoreIndex);
+  const valid = checkLabels(labels, numClasses, ignoreIndex);
   return tf.tidy(() => {
     const flatLabels = tf.reshape(labels, [-1]);
-    const logp = tf.logSoftmax(tf.reshape(tf.cast(logits, "float32"), [-1, numClasses]));
-    const valid = tf.notEqual(flatLabels, ignoreIndex);
-    const isTarget = tf.equal(tf.expandDims(flatLabels, 1), tf.range(0, numClasses, 1, "int32"));
-    // `where`, not multiplication by a one-hot: 0 · (−∞) from a masked-out
-    // logit would be NaN.
-    const picked = tf.sum(tf.where(isTarget, logp, tf.zerosLike(logp)), -1);
-    const nll = tf.where(valid, tf.neg(picked), tf.zerosLike(picked));
+    const flatLogits = tf.reshape(tf.cast(logits, "float32"), [-1, numClasses]);
+    const nll =
+      sparseSoftmaxCrossEntropy(flatLogits, flatLabels, ignoreIndex) ?? nllComposite(flatLogits, flatLabels, numClasses, ignoreIndex);
     if (reduction === "none") return tf.reshape(nll, labels.shape);
     const total = tf.sum(nll);
     if (reduction === "sum") return total;
-    return tf.div(total, tf.maximum(tf.sum(tf.cast(valid, "float32")), 1));
+    return tf.div(total, Math.max(valid, 1));
   });
 };
 
@@ -111,9 +127,16 @@ export const causalLmLoss = (
     throw new RangeError(`causalLmLoss: labels must be [${b}, ${t}], got [${labels.shape.join(", ")}]`);
   }
   if (t < 2) throw new RangeError(`causalLmLoss: need at least 2 positions to shift, got T = ${t}`);
-  return tf.tidy(() =>
-    crossEntropy(tf.slice(logits, [0, 0, 0], [b, t - 1, v]), tf.slice(labels, [0, 1], [b, t - 1]), options),
-  );
+  // Score every position against the next label, the last one against
+  // `ignoreIndex`: the same loss as slicing logits[:, :-1], without copying
+  // the [B, T−1, V] slice (and padding its gradient back).
+  if (labels.dtype !== "int32") throw new TypeError(`crossEntropy: labels must be int32, got ${labels.dtype}`);
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  return tf.tidy(() => {
+    const next = tf.concat([tf.slice(labels, [0, 1], [b, t - 1]), tf.fill([b, 1], ignoreIndex, "int32")], 1);
+    const loss = crossEntropy(logits, next, { ...options, ignoreIndex });
+    return options.reduction === "none" ? tf.slice(loss, [0, 0], [b, t - 1]) : loss;
+  });
 };
 
 /**

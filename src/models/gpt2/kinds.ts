@@ -21,6 +21,7 @@ import {
   withPast,
 } from "../common/attention.js";
 import { causalLmKind } from "../common/head.js";
+import { fusedSelfAttention } from "../../backend/fused.js";
 
 /** Static settings of a GPT-2 backbone and its blocks (in `meta`). */
 export interface Gpt2Meta {
@@ -104,6 +105,13 @@ export const gpt2AttentionKind: KindDef = {
     const m = metaOf(n);
     const d = m.numHeads * m.headDim;
     const qkv = forward(child(n, "c_attn"), x, ctx);
+    const side = sideOf(ctx);
+    // Without earlier keys/values, observers or attention dropout, one fused
+    // kernel reads q, k, v in place from c_attn's output (native GEMM only).
+    const plain =
+      side.prefixKeyValues === undefined && side.pastKeyValues === undefined && side.onKeyValues === undefined && !(ctx.training && m.attnPdrop > 0);
+    const fused = plain ? fusedSelfAttention(qkv, side.attentionBias, m.numHeads, attentionScale(m, ctx)) : undefined;
+    if (fused !== undefined) return dropoutIf(forward(child(n, "c_proj"), fused, ctx), m.residPdrop, ctx);
     const [q, k, v] = tf.split(qkv, [d, d, d], -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
     const [kAll, vAll] = withPast(ctx, splitHeads(k, m.numHeads, m.headDim), splitHeads(v, m.numHeads, m.headDim));
     const bias = sideOf(ctx).attentionBias;

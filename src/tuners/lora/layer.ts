@@ -245,7 +245,14 @@ export const loraForward = (layer: Node, x: tf.Tensor, ctx: Ctx, adapters: Reado
       continue;
     }
     const xd = drop(x, st.dropout, ctx);
-    const lora = forward(slotModule(layer, "lora_B", a), forward(slotModule(layer, "lora_A", a), xd, ctx), ctx);
+    const loraB = slotModule(layer, "lora_B", a);
+    const h = forward(slotModule(layer, "lora_A", a), xd, ctx);
+    if (!st.useDora && loraB.kind === "linear" && loraB.params["bias"] === undefined) {
+      // B·(s·h) = s·(B·h): scale the rank-r intermediate, not the [.., out] result
+      y = tf.add(y, forward(loraB, tf.mul(h, st.scaling), ctx));
+      continue;
+    }
+    const lora = forward(loraB, h, ctx);
     if (!st.useDora) {
       y = tf.add(y, tf.mul(lora, st.scaling));
       continue;
