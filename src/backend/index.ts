@@ -129,6 +129,7 @@ export const initBackend = async (
   for (const c of list) {
     if (await tf.setBackend(c.backend)) {
       await tf.ready();
+      quietCpuAdvert();
       let g: GemmReport;
       if (c.backend === "tensorflow") {
         g = { path: "tensorflow", detail: c.source };
@@ -146,6 +147,16 @@ export const initBackend = async (
     }
   }
   throw new Error("no TensorFlow.js backend could be initialised");
+};
+
+/**
+ * tfjs's cpu backend prints an advert for tfjs-node on its first write in
+ * Node; this library reports its own choice (and how to get a native
+ * backend) once, so the advert is switched off.
+ */
+const quietCpuAdvert = (): void => {
+  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
+  if (cpu !== null && "firstUse" in cpu) cpu.firstUse = false;
 };
 
 /** The backend chosen by {@link initBackend}, if any. */
