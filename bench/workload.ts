@@ -26,6 +26,7 @@ import {
   lossAndGrads,
   markTrainable,
   mergeAndUnload,
+  orThrow,
   partition,
   type Node,
   type Params,
@@ -88,9 +89,7 @@ export const setupWorkload = async (): Promise<Workload> => {
     lora,
     loraConfig({ r: l.r, loraAlpha: l.lora_alpha, targetModules: l.target_modules, loraDropout: l.lora_dropout, fanInFanOut: l.fan_in_fan_out }),
   );
-  const merged = E.getOrElseW((e: { message: string }) => {
-    throw new Error(e.message);
-  })(mergeAndUnload(adapted));
+  const merged = orThrow(mergeAndUnload(adapted));
   const full = markTrainable(base, () => true);
   const o = workload["optimizer"];
   const opt = adamw({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay });

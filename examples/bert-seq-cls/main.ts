@@ -21,7 +21,6 @@
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
-import * as E from "fp-ts/lib/Either.js";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   adamw,
@@ -54,6 +53,7 @@ import {
   unload,
   type Node,
   type Progress,
+  orThrow,
 } from "../../src/index.js";
 import { batchOf, encode, maskedBatches, sentences, shuffledBatches, tokenizerConfigJson, wordPieceJson, type Batch, type MaskedBatch } from "./data.js";
 
@@ -93,10 +93,6 @@ export interface RunResult {
   readonly leaked: number;
 }
 
-const unwrap = <A>(e: E.Either<{ readonly message: string }, A>): A =>
-  E.getOrElse<{ readonly message: string }, A>((l) => {
-    throw new Error(l.message);
-  })(e);
 
 const run1 = (model: Node, b: { readonly ids: tf.Tensor; readonly mask: tf.Tensor }, training = false): tf.Tensor =>
   apply(model, b.ids, { training, side: { attentionMask: b.mask } });
@@ -154,7 +150,7 @@ export const run = async (o: RunOptions = {}): Promise<RunResult> => {
     label2id: { negative: 0, positive: 1 },
   };
   const preSteps = o.pretrainSteps ?? 300;
-  const fresh = unwrap(buildFromConfig(config, { task: "FEATURE_EXTRACTION", seed: 0 }));
+  const fresh = orThrow(buildFromConfig(config, { task: "FEATURE_EXTRACTION", seed: 0 }));
   log(`\n== 1. pretraining a BertModel (${config.num_hidden_layers} layers, d=${config.hidden_size}, ${config.vocab_size} words) by masked-word prediction`);
   let t0 = performance.now();
   const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(id);

@@ -19,7 +19,6 @@
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
-import * as E from "fp-ts/lib/Either.js";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   adamw,
@@ -50,6 +49,7 @@ import {
   type Node,
   type Progress,
   type TextTokenizer,
+  orThrow,
 } from "../../src/index.js";
 import { charTokenizerJson, evalWindows, randomWindows, readCorpus, splitHeldOut, tokenizerConfigJson } from "./data.js";
 
@@ -93,10 +93,6 @@ export interface RunResult {
   readonly leaked: number;
 }
 
-const unwrap = <A>(e: E.Either<{ readonly message: string }, A>): A =>
-  E.getOrElse<{ readonly message: string }, A>((l) => {
-    throw new Error(l.message);
-  })(e);
 
 /** exp(mean next-token cross-entropy) over the windows. */
 const perplexity = (model: Node, windows: tf.Tensor): number =>
@@ -160,7 +156,7 @@ export const run = async (o: RunOptions = {}): Promise<RunResult> => {
     bos_token_id: 0,
     eos_token_id: 0,
   };
-  const init = unwrap(buildFromConfig(config, { seed: 0 }));
+  const init = orThrow(buildFromConfig(config, { seed: 0 }));
   const loss = (m: Node, x: tf.Tensor) => causalLmLoss(apply(m, x, { training: true }), x) as tf.Scalar;
   const progress = (label: string, total: number) => (p: Progress) => {
     if (p.done !== true && (p.step % Math.max(1, Math.floor(total / 6)) === 0 || p.step === total)) {

@@ -13,7 +13,6 @@
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
-import * as E from "fp-ts/lib/Either.js";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   adamw,
@@ -29,6 +28,7 @@ import {
   loraConfig,
   markTrainable,
   mergeAndUnload,
+  orThrow,
   saveAdapter,
   show,
   train,
@@ -163,9 +163,7 @@ const main = async (): Promise<void> => {
   console.log(`reloaded vs trained: max |Δ log-prob| = ${reloadDiff}`);
 
   // 4. Merge and unload: a plain MLP with the adapter folded in.
-  const merged = E.getOrElseW((e: { message: string }) => {
-    throw new Error(e.message);
-  })(mergeAndUnload(reloaded));
+  const merged = orThrow(mergeAndUnload(reloaded));
   const p3 = apply(merged, taskB.test.x);
   const mergeDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(p2, p3))).dataSync()[0] as number);
   const sameClass = tf.tidy(() => tf.all(tf.equal(tf.argMax(p2, -1), tf.argMax(p3, -1))).dataSync()[0] === 1);

@@ -11,3 +11,15 @@ export class PeftError extends Error {
     this.name = "PeftError";
   }
 }
+
+/**
+ * The value of a `Right`, or the `Left` thrown as a `PeftError` — for scripts
+ * and edges that prefer exceptions to `Either`.
+ *
+ * @example
+ *   const merged = orThrow(mergeAndUnload(adapted))
+ */
+export const orThrow = <A>(e: { readonly _tag: "Left"; readonly left: { readonly message: string } } | { readonly _tag: "Right"; readonly right: A }): A => {
+  if (e._tag === "Right") return e.right;
+  throw new PeftError(e.left.message, { error: e.left });
+};

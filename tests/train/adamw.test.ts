@@ -1,28 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { adam, adamw, disposeParams, disposeState, type Params } from "../../src/train/index.js";
-import { noLeaks, scalarOf, values } from "./helpers.js";
+import { adam, adamw, disposeParams, disposeState } from "../../src/train/index.js";
+import { noLeaks, optimize, scalarOf, values } from "./helpers.js";
 
 /** Run `opt` over a list of gradient values for one scalar parameter; return p after each step. */
-const trajectory = (opt: ReturnType<typeof adamw>, p0: number, gs: readonly number[]): number[] => {
-  let params: Params = { w: tf.scalar(p0) };
-  let state = opt.init(params);
-  const out: number[] = [];
-  for (const g of gs) {
-    const grads = { w: tf.scalar(g) };
-    const next = opt.update(grads, state, params);
-    disposeParams(grads);
-    disposeParams(params);
-    disposeState(state);
-    params = next.params;
-    state = next.state;
-    out.push(scalarOf(params["w"] as tf.Tensor));
-  }
-  disposeParams(params);
-  disposeState(state);
-  return out;
-};
+const trajectory = (opt: ReturnType<typeof adamw>, p0: number, gs: readonly number[]): number[] =>
+  optimize(opt, { w: tf.scalar(p0) }, gs.length, (_p, i) => ({ w: tf.scalar(gs[i] as number) }), (p) => scalarOf(p["w"] as tf.Tensor));
 
 describe("adamw", () => {
   it("matches a hand computation of torch.optim.AdamW over three steps", () =>

@@ -3,13 +3,11 @@ import { describe, expect, it } from "vitest";
 import {
   adamw,
   cosineWithWarmup,
-  disposeParams,
-  disposeState,
   sgd,
   type Optimizer,
   type Params,
 } from "../../src/train/index.js";
-import { noLeaks, values } from "./helpers.js";
+import { noLeaks, optimize, values } from "./helpers.js";
 
 // f(a, b) = Σ (a − 3)² + Σ (b + 1)² · 10: an ill-conditioned quadratic with
 // its minimum at a = 3, b = −1.
@@ -20,24 +18,17 @@ const loss = (p: Params): tf.Scalar =>
   ) as tf.Scalar;
 
 const minimise = <S>(opt: Optimizer<S>, steps: number): { a: number[]; b: number[] } => {
-  let params: Params = { a: tf.tensor1d([0, 10, -5]), b: tf.tensor2d([[4, -4]]) };
-  let state = opt.init(params);
-  const keys = Object.keys(params);
+  const keys = ["a", "b"];
   const gradFn = tf.grads((...xs: tf.Tensor[]) => loss(Object.fromEntries(keys.map((k, i) => [k, xs[i] as tf.Tensor]))));
-  for (let i = 0; i < steps; i++) {
+  const gradsAt = (params: Params): Params => {
     const gs = gradFn(keys.map((k) => params[k] as tf.Tensor));
-    const grads = Object.fromEntries(keys.map((k, j) => [k, gs[j] as tf.Tensor]));
-    const next = opt.update(grads, state, params);
-    disposeParams(grads);
-    disposeParams(params);
-    disposeState(state);
-    params = next.params;
-    state = next.state;
-  }
-  const out = { a: values(params["a"] as tf.Tensor), b: values(params["b"] as tf.Tensor) };
-  disposeParams(params);
-  disposeState(state);
-  return out;
+    return Object.fromEntries(keys.map((k, j) => [k, gs[j] as tf.Tensor]));
+  };
+  const seen = optimize(opt, { a: tf.tensor1d([0, 10, -5]), b: tf.tensor2d([[4, -4]]) }, steps, gradsAt, (p) => ({
+    a: values(p["a"] as tf.Tensor),
+    b: values(p["b"] as tf.Tensor),
+  }));
+  return seen[seen.length - 1] as { a: number[]; b: number[] };
 };
 
 describe("optimisers minimise a quadratic", () => {

@@ -1,29 +1,20 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { disposeParams, disposeState, sgd, type Params, type SgdOptions } from "../../src/train/index.js";
-import { noLeaks, scalarOf } from "./helpers.js";
+import { sgd, type SgdOptions } from "../../src/train/index.js";
+import { noLeaks, optimize, scalarOf } from "./helpers.js";
 
 /** Run SGD over gradient values for one scalar parameter; return [buffer, p] after each step. */
-const trajectory = (o: SgdOptions, p0: number, gs: readonly number[]): Array<[number | undefined, number]> => {
-  const opt = sgd(o);
-  let params: Params = { w: tf.scalar(p0) };
-  let state = opt.init(params);
-  const out: Array<[number | undefined, number]> = [];
-  for (const g of gs) {
-    const grads = { w: tf.scalar(g) };
-    const next = opt.update(grads, state, params);
-    disposeParams(grads);
-    disposeParams(params);
-    disposeState(state);
-    params = next.params;
-    state = next.state;
-    const buf = state.momentumBuffer["w"];
-    out.push([buf === undefined ? undefined : scalarOf(buf), scalarOf(params["w"] as tf.Tensor)]);
-  }
-  disposeParams(params);
-  disposeState(state);
-  return out;
-};
+const trajectory = (o: SgdOptions, p0: number, gs: readonly number[]): Array<[number | undefined, number]> =>
+  optimize(
+    sgd(o),
+    { w: tf.scalar(p0) },
+    gs.length,
+    (_p, i) => ({ w: tf.scalar(gs[i] as number) }),
+    (p, state): [number | undefined, number] => {
+      const buf = state.momentumBuffer["w"];
+      return [buf === undefined ? undefined : scalarOf(buf), scalarOf(p["w"] as tf.Tensor)];
+    },
+  );
 
 describe("sgd", () => {
   it("plain SGD: p ← p − lr·g", () =>
