@@ -180,8 +180,10 @@ describe.each(["wasm", "cpu"])("layer norm with a hand-written gradient on %s", 
             expect(ours.map((o) => o.shape)).toEqual(composite.map((o) => o.shape));
             // Both are float32. When a row's spread (here 0.01·U(−1,1) around 0.5)
             // nears √eps, x − μ loses digits and the gradient amplifies them:
-            // both forms are then off by ~1e-4 and only the order must match.
-            const tol = scale < 0.1 ? Math.max(5e-4, 3 * err(composite)) : Math.max(5e-5, 2 * err(composite));
+            // both forms are then off by ~1e-4 to ~1e-3 (which of the two is luckier on a given
+            // row varies: a fresh-clone CI run once saw 8.3e-4 vs a 5e-4 floor) and only the
+            // order must match.
+            const tol = scale < 0.1 ? Math.max(2e-3, 3 * err(composite)) : Math.max(5e-5, 2 * err(composite));
             expect(err(ours), `${shape} ${affine} ${eps} ×${scale}`).toBeLessThanOrEqual(tol);
           },
         ),
