@@ -161,7 +161,7 @@ const prefixLength = (side: Readonly<Record<string, unknown>> | undefined): numb
  *   generate(model, inputIds, { doSample: true, temperature: 0.8, topK: 50, topP: 0.95, seed: 1 })
  */
 export const generate = (model: Node, ids: tf.Tensor, o: GenerateOptions = {}): GenerateResult => {
-  const [batch, promptLen] = ids.shape as [number, number];
+  const batch = ids.shape[0] as number;
   const maxNew = o.maxNewTokens ?? 20;
   const stops = new Set(o.stopTokens ?? []);
   const pad = o.padTokenId ?? o.stopTokens?.[0] ?? 0;

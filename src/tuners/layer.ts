@@ -85,8 +85,7 @@ export const addToLayer = (
         meta: { ...dict.meta, trainable: trainable ? [...tr, adapter] : tr },
       });
     } else {
-      const frozen = created.frozen ?? [];
-      const names = Object.keys(entry.params).filter((p) => trainable && !frozen.includes(`${slot}.${p}`));
+      const names = trainable ? Object.keys(entry.params) : [];
       children[slot] = node("dict", {
         params: dict.params,
         children: { ...dict.children, [adapter]: setTrainable(entry, names) },

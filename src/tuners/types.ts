@@ -50,8 +50,6 @@ export type SlotEntries = Readonly<Record<string, Node | tf.Tensor>>;
 export interface Created {
   readonly slots: SlotEntries;
   readonly settings: AdapterSettings;
-  /** Names (within the entries) that are trainable; default: every param of every entry. */
-  readonly frozen?: ReadonlyArray<string>;
 }
 
 /** Arguments of `create`. */

@@ -9,16 +9,8 @@ import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { baseFields, configCodec, field, LayerSpec, LoraConfig, loraFields, NonNegativeInt, PositiveInt, Rate } from "../../src/index.js";
 import { arbConfigOf, arbitraryOf, codec as codecPredicates, codecLaws, configCodecLaws } from "../../laws/index.js";
+import { failure } from "./models.js";
 
-const failure = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    const err = e as Error & { cause?: unknown };
-    return `${err.message}\n${err.cause instanceof Error ? err.cause.message : ""}`;
-  }
-  return "did not throw";
-};
 
 describe("config codecs (field tables)", () => {
   it("LoraConfig: decode∘encode = id, through JSON, defaults fill absent keys", () => {

@@ -36,18 +36,8 @@ import {
   treeDiff,
   treeLaws,
 } from "../../laws/index.js";
-import { mlpSpecs } from "./models.js";
+import { failure, mlpSpecs } from "./models.js";
 
-/** The message of what `f` throws, with fast-check's cause (the law's own message). */
-const failure = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    const err = e as Error & { cause?: unknown };
-    return `${err.message}\n${err.cause instanceof Error ? err.cause.message : ""}`;
-  }
-  return "did not throw";
-};
 
 const leakFree = <A>(f: () => A): A => {
   const before = tf.memory().numTensors;

@@ -92,3 +92,14 @@ export const leakFree = async <A>(f: () => A | Promise<A>): Promise<A> => {
   if (after !== before) throw new Error(`leaked ${after - before} tensors (${before} → ${after})`);
   return out;
 };
+
+/** The message of what `f` throws, with fast-check's cause (the law's own message). */
+export const failure = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    const err = e as Error & { cause?: unknown };
+    return `${err.message}\n${err.cause instanceof Error ? err.cause.message : ""}`;
+  }
+  return "did not throw";
+};

@@ -3,7 +3,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 import { activationNames, type ActivationName } from "../../nn/activation.js";
-import { check, decodeWith, firstId, numLabelsOf, TaskFields, type ConfigError } from "../common/config.js";
+import { check, checkOneOf, decodeWith, firstId, numLabelsOf, TaskFields, type ConfigError } from "../common/config.js";
 
 /**
  * `model_type`s decoded here.
@@ -72,18 +72,8 @@ export interface BertConfig {
 export const decodeBertConfig = (json: unknown): E.Either<ConfigError, BertConfig> =>
   pipe(
     decodeWith(BertConfigJson, json, "bert config"),
-    E.chainFirst((c) =>
-      check(
-        (bertFamily as ReadonlyArray<string>).includes(c.model_type ?? "bert"),
-        `bert config: model_type '${c.model_type}' is not one of ${bertFamily.join(", ")}`,
-      ),
-    ),
-    E.chainFirst((c) =>
-      check(
-        (activationNames as ReadonlyArray<string>).includes(c.hidden_act ?? "gelu"),
-        `bert config.hidden_act: expected one of ${activationNames.join(", ")}, got '${c.hidden_act}'`,
-      ),
-    ),
+    E.chainFirst((c) => checkOneOf("bert config.model_type", bertFamily, c.model_type ?? "bert")),
+    E.chainFirst((c) => checkOneOf("bert config.hidden_act", activationNames, c.hidden_act ?? "gelu")),
     E.chainFirst((c) =>
       check(
         (c.position_embedding_type ?? "absolute") === "absolute",

@@ -114,3 +114,12 @@ export const allIds = (v: number | ReadonlyArray<number> | null | undefined): Re
  */
 export const check = (ok: boolean, message: string): E.Either<ConfigError, void> =>
   ok ? E.right(undefined) : E.left(configError(message));
+
+/**
+ * `value` is one of `allowed`, or an error naming the field and the choices.
+ *
+ * @example
+ *   checkOneOf("llama config.hidden_act", ["silu", "gelu"], "relu6") // Left("… expected one of silu, gelu, got 'relu6'")
+ */
+export const checkOneOf = (what: string, allowed: ReadonlyArray<string>, value: string): E.Either<ConfigError, void> =>
+  check(allowed.includes(value), `${what}: expected one of ${allowed.join(", ")}, got '${value}'`);

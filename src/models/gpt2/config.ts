@@ -3,7 +3,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 import { activationNames, type ActivationName } from "../../nn/activation.js";
-import { check, decodeWith, firstId, numLabelsOf, OptNumber, TaskFields, type ConfigError } from "../common/config.js";
+import { check, checkOneOf, decodeWith, firstId, numLabelsOf, OptNumber, TaskFields, type ConfigError } from "../common/config.js";
 
 /**
  * The fields of GPT-2's config.json this library reads (all optional on disk).
@@ -67,12 +67,7 @@ export const decodeGpt2Config = (json: unknown): E.Either<ConfigError, Gpt2Confi
   pipe(
     decodeWith(Gpt2ConfigJson, json, "gpt2 config"),
     E.chainFirst((c) => check(c.model_type === undefined || c.model_type === "gpt2", `gpt2 config: model_type is '${c.model_type}', not 'gpt2'`)),
-    E.chainFirst((c) =>
-      check(
-        (activationNames as ReadonlyArray<string>).includes(c.activation_function ?? "gelu_new"),
-        `gpt2 config.activation_function: expected one of ${activationNames.join(", ")}, got '${c.activation_function}'`,
-      ),
-    ),
+    E.chainFirst((c) => checkOneOf("gpt2 config.activation_function", activationNames, c.activation_function ?? "gelu_new")),
     E.map(
       (c): Gpt2Config => ({
         vocabSize: c.vocab_size ?? 50257,

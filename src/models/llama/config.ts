@@ -6,7 +6,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 import { activationNames, type ActivationName } from "../../nn/activation.js";
-import { check, decodeWith, firstId, numLabelsOf, OptNumber, TaskFields, type ConfigError } from "../common/config.js";
+import { check, checkOneOf, decodeWith, firstId, numLabelsOf, OptNumber, TaskFields, type ConfigError } from "../common/config.js";
 
 /**
  * `model_type`s decoded here.
@@ -131,18 +131,8 @@ const ropeOf = (c: LlamaConfigJson): E.Either<ConfigError, RopeScalingConfig> =>
 export const decodeLlamaConfig = (json: unknown): E.Either<ConfigError, LlamaConfig> =>
   pipe(
     decodeWith(LlamaConfigJson, json, "llama config"),
-    E.chainFirst((c) =>
-      check(
-        (llamaFamily as ReadonlyArray<string>).includes(c.model_type ?? "llama"),
-        `llama config: model_type '${c.model_type}' is not one of ${llamaFamily.join(", ")}`,
-      ),
-    ),
-    E.chainFirst((c) =>
-      check(
-        (activationNames as ReadonlyArray<string>).includes(c.hidden_act ?? "silu"),
-        `llama config.hidden_act: expected one of ${activationNames.join(", ")}, got '${c.hidden_act}'`,
-      ),
-    ),
+    E.chainFirst((c) => checkOneOf("llama config.model_type", llamaFamily, c.model_type ?? "llama")),
+    E.chainFirst((c) => checkOneOf("llama config.hidden_act", activationNames, c.hidden_act ?? "silu")),
     E.bindTo("c"),
     E.bind("rope", ({ c }) => ropeOf(c)),
     E.map(({ c, rope }): LlamaConfig => {
