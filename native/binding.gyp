@@ -6,13 +6,13 @@
   "targets": [
     {
       "target_name": "peft_gemm",
-      "sources": ["peft_gemm.c"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra"],
+      "sources": ["peft_gemm.c", "peft_kernels_napi.c", "peft_kernels.c"],
+      "cflags": ["-O3", "-std=c11", "-fno-trapping-math", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='mac'", {
           "defines": ["PEFT_USE_ACCELERATE", "ACCELERATE_NEW_LAPACK"],
           "libraries": ["-framework Accelerate"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3"] }
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-fno-trapping-math"] }
         }, {
           "libraries": ["-lopenblas"]
         }]

@@ -23,6 +23,7 @@
  *   transpose(src, dst, batch, rows, cols, inner)
  *     dst[b][c][r][:] = src[b][r][c][:] for vectors of `inner` floats.
  *   setThreads(n), threads(), info()
+ *   and the row-wise kernels of peft_kernels_napi.c (LayerNorm, GELU).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -41,58 +42,7 @@
 #define PEFT_BLAS_NAME "openblas"
 #endif
 
-#define CHECK(env, call)                                                        \
-  do {                                                                          \
-    if ((call) != napi_ok) {                                                    \
-      napi_throw_error((env), NULL, "peft_gemm: N-API call failed: " #call);    \
-      return NULL;                                                              \
-    }                                                                           \
-  } while (0)
-
-#define FAIL(env, msg)                  \
-  do {                                  \
-    napi_throw_error((env), NULL, msg); \
-    return NULL;                        \
-  } while (0)
-
-typedef struct {
-  float *data;
-  size_t length; /* in elements */
-} f32view;
-
-static int get_f32(napi_env env, napi_value v, f32view *out) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void *data = NULL;
-  napi_value ab;
-  size_t offset = 0;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) return 0;
-  if (type != napi_float32_array) return 0;
-  out->data = (float *)data;
-  out->length = length;
-  return 1;
-}
-
-static int get_i64(napi_env env, napi_value v, int64_t *out) {
-  double d = 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= 2147483647.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
-  return 1;
-}
-
-static int get_f64(napi_env env, napi_value v, double *out) {
-  return napi_get_value_double(env, v, out) == napi_ok;
-}
-
-static int get_bool(napi_env env, napi_value v, int *out) {
-  bool b = false;
-  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
-  *out = b ? 1 : 0;
-  return 1;
-}
+#include "napi_util.h"
 
 /* Elements a rows x cols row-major matrix with leading dimension ld spans. */
 static int64_t span(int64_t rows, int64_t cols, int64_t ld) {
@@ -268,6 +218,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"info", NULL, Info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(env, peft_register_kernels(env, exports));
   return exports;
 }
 

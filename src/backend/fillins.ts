@@ -49,6 +49,7 @@ import {
 } from "./internals.js";
 import { registerElementwise } from "./elementwise.js";
 import { registerFused } from "./fused.js";
+import { registerNativeKernels } from "./native-kernels.js";
 import { override, stockKernel } from "./registry.js";
 
 // ---------------------------------------------------------------------------
@@ -257,6 +258,7 @@ export const registerFillins = (): string[] => {
   add(tf.MaxPoolGrad, "wasm", delegateToCpu(tf.MaxPoolGrad));
   done.push(...registerElementwise(["wasm", "cpu"]));
   done.push(...registerFused(["wasm", "cpu"]));
+  done.push(...registerNativeKernels(["wasm", "cpu"]));
   registered = done;
   return done;
 };

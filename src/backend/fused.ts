@@ -41,7 +41,7 @@ export const SELF_ATTENTION_GRAD = "PeftFusedSelfAttentionGrad";
 const nameOf = (be: tf.KernelBackend): "wasm" | "cpu" | undefined => (isWasm(be) ? "wasm" : isCpu(be) ? "cpu" : undefined);
 
 /** A float32 view of a tensor's memory (wasm heap or cpu array). */
-const f32 = (be: tf.KernelBackend, t: tf.TensorInfo): Float32Array => {
+export const f32 = (be: tf.KernelBackend, t: tf.TensorInfo): Float32Array => {
   if (isWasm(be)) return wasmF32(be, t);
   if (isCpu(be)) {
     const v = cpuF32(be, t);

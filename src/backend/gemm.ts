@@ -30,6 +30,28 @@ export interface NativeGemm {
   setThreads(n: number): void;
   threads(): number;
   info(): string;
+  /** Row-wise kernels (native/peft_kernels_napi.c); absent from addons built before them. */
+  layerNorm?: NativeKernels["layerNorm"];
+  geluTanh?: NativeKernels["geluTanh"];
+}
+
+/**
+ * The addon's LayerNorm and tanh-GELU kernels (native/peft_kernels.c), over
+ * float32 arrays in place; [n, d] row-major; `null` for an absent operand.
+ */
+export interface NativeKernels {
+  layerNorm(
+    x: Float32Array, w: Float32Array | null, b: Float32Array | null, y: Float32Array, mean: Float32Array, rstd: Float32Array,
+    n: number, d: number, eps: number,
+  ): void;
+  layerNormGradX(
+    dy: Float32Array, x: Float32Array, w: Float32Array | null, mean: Float32Array, rstd: Float32Array, dx: Float32Array, n: number, d: number,
+  ): void;
+  layerNormGradParams(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, dw: Float32Array | null, db: Float32Array | null, n: number, d: number,
+  ): void;
+  geluTanh(x: Float32Array, y: Float32Array, n: number): void;
+  geluTanhGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): void;
 }
 
 export type NativeLoad =

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { asCustom, fusedEnabled } from "../backend/fused.js";
+import { geluTanhNative } from "../backend/native-kernels.js";
 import { node, type Node } from "../tree/node.js";
 import type { KindDef } from "./registry.js";
 
@@ -33,7 +34,8 @@ const K2 = K1 * 0.044715;
 /** σ(2·√(2/π)·(x + 0.044715·x³)), given x². */
 const geluGate = (x: tf.Tensor, x2: tf.Tensor): tf.Tensor => tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, K2), K1)));
 
-const geluTanhCustom = tf.customGrad(
+/** {@link geluTanh} as ops with a hand-written gradient (`tf.customGrad`): the form used without the native kernels. */
+export const geluTanhFused = tf.customGrad(
   asCustom((x, save) => {
     const s = geluGate(x, tf.square(x));
     save([x, s]);
@@ -56,10 +58,12 @@ const geluTanhCustom = tf.customGrad(
  * `x·σ(2·√(2/π)·(x + 0.044715·x³))` with a hand-written gradient. Why: the
  * wasm backend's `Tanh` (and `Pow`) are scalar libm loops (~25 ms per million
  * elements), its `Sigmoid` and arithmetic are XNNPACK's vectorised kernels
- * (~1 ms); a GPT-2 step spent ~100 ms in `Tanh`. float32 only; other dtypes
+ * (~1 ms); a GPT-2 step spent ~100 ms in `Tanh`. With the native addon it is
+ * one kernel each way (src/backend/native-kernels.ts). float32 only; other dtypes
  * (and `PEFT_TS_FUSED=0`) take {@link geluTanhComposite}.
  */
-export const geluTanh = (x: tf.Tensor): tf.Tensor => (x.dtype === "float32" && fusedEnabled() ? geluTanhCustom(x) : geluTanhComposite(x));
+export const geluTanh = (x: tf.Tensor): tf.Tensor =>
+  geluTanhNative(x) ?? (x.dtype === "float32" && fusedEnabled() ? geluTanhFused(x) : geluTanhComposite(x));
 
 /** GELU, tanh approximation, composed from tfjs ops as written (autodiff gradient): the reference for {@link geluTanh}. */
 export const geluTanhComposite = (x: tf.Tensor): tf.Tensor => {

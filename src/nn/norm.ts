@@ -1,6 +1,7 @@
 /** Normalisation layers: `layerNorm` (torch nn.LayerNorm over the last axis) and `rmsNorm` (LLaMA). */
 import * as tf from "@tensorflow/tfjs-core";
 import { fusedEnabled } from "../backend/fused.js";
+import { layerNormNative } from "../backend/native-kernels.js";
 import { node, type Node } from "../tree/node.js";
 import type { KindDef } from "./registry.js";
 
@@ -9,13 +10,15 @@ export type RmsNorm = Node<"rmsNorm", "weight">;
 
 /**
  * (x − mean) / √(var + eps) · w + b over the last axis (biased variance, as
- * torch). float32 takes {@link layerNormFused}: the same forward ops with a
- * hand-written backward (~11 ops instead of autodiff's ~20; a GPT-2 step
- * runs 9 of them); `PEFT_TS_FUSED=0` and other dtypes take
- * {@link layerNormComposite}.
+ * torch). With the native addon, one kernel each way
+ * (src/backend/native-kernels.ts); otherwise float32 takes
+ * {@link layerNormFused}: the same forward ops with a hand-written backward
+ * (~11 ops instead of autodiff's ~20; a GPT-2 step runs 9 of them);
+ * `PEFT_TS_FUSED=0` and other dtypes take {@link layerNormComposite}.
  */
 export const layerNormOf = (x: tf.Tensor, eps: number, w?: tf.Tensor, b?: tf.Tensor): tf.Tensor =>
-  x.dtype === "float32" && x.rank >= 1 && fusedEnabled() ? layerNormFused(x, eps, w, b) : layerNormComposite(x, eps, w, b);
+  (w !== undefined && b !== undefined ? layerNormNative(x, eps, w, b) : undefined) ??
+  (x.dtype === "float32" && x.rank >= 1 && fusedEnabled() ? layerNormFused(x, eps, w, b) : layerNormComposite(x, eps, w, b));
 
 /**
  * {@link layerNormComposite}'s forward with the gradient written out:

@@ -6,7 +6,7 @@
  *   gradient `(softmax − onehot)·dy` vs `logSoftmax` + one-hot picking under
  *   `tf.grad`, with ignored rows, weighted upstream gradients, huge logits and
  *   rows whose target probability underflows;
- * - `geluTanh` (src/nn/activation.ts, a `tf.customGrad`) vs the tanh form as
+ * - `geluTanhFused` (src/nn/activation.ts, a `tf.customGrad`) vs the tanh form as
  *   written (`geluTanhComposite`), values and gradients;
  * - `layerNormFused` (src/nn/norm.ts, hand-written backward) vs float64 and
  *   vs the composite, with and without affine parameters, gradients w.r.t.
@@ -24,9 +24,9 @@ import { withStockKernels } from "../../src/backend/index.js";
 import { fusedSelfAttention, setFused, sparseSoftmaxCrossEntropy } from "../../src/backend/fused.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import { attentionBias, mergeHeads, scaledDotProduct, splitHeads } from "../../src/models/common/attention.js";
-import { geluTanh, geluTanhComposite } from "../../src/nn/activation.js";
+import { geluTanhComposite, geluTanhFused } from "../../src/nn/activation.js";
 import { layerNormComposite, layerNormFused } from "../../src/nn/norm.js";
-import { expectClose, noLeaks, on, size, values } from "./helpers.js";
+import { expectClose, layerNormF64, noLeaks, on, size, values } from "./helpers.js";
 
 // The fused ops under test, also when the suite runs with PEFT_TS_FUSED=0.
 beforeAll(() => setFused(true));
@@ -97,7 +97,7 @@ describe.each(["wasm", "cpu"])("on %s", (backend) => {
     });
   });
 
-  it("geluTanh (custom gradient) equals the tanh form under autodiff", async () => {
+  it("geluTanhFused (custom gradient) equals the tanh form under autodiff", async () => {
     await noLeaks(() =>
       fc.assert(
         fc.asyncProperty(
@@ -111,7 +111,7 @@ describe.each(["wasm", "cpu"])("on %s", (backend) => {
               return [g(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(g(t), w)))(x)];
             };
             // Absolute error ≤ 1e-6·max(1, |y|): the forms differ in rounding only.
-            expectClose(await on(backend, run(geluTanh)), await on(backend, run(geluTanhComposite)), 1e-5, `${shape} ×${scale}`);
+            expectClose(await on(backend, run(geluTanhFused)), await on(backend, run(geluTanhComposite)), 1e-5, `${shape} ×${scale}`);
           },
         ),
         { numRuns: 60 },
@@ -119,32 +119,6 @@ describe.each(["wasm", "cpu"])("on %s", (backend) => {
     );
   });
 });
-
-/** Layer norm and its gradients in float64: [y, dx, dw?, db?] for upstream `up`. */
-const layerNormF64 = (x: number[], c: number, eps: number, w: number[] | undefined, b: number[] | undefined, up: number[]): number[][] => {
-  const rows = x.length / c;
-  const y: number[] = [];
-  const dx: number[] = [];
-  const dw = new Array<number>(c).fill(0);
-  const db = new Array<number>(c).fill(0);
-  for (let r = 0; r < rows; r++) {
-    const row = x.slice(r * c, (r + 1) * c);
-    const mu = row.reduce((a, v) => a + v, 0) / c;
-    const rs = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mu) ** 2, 0) / c + eps);
-    const xh = row.map((v) => (v - mu) * rs);
-    const d = up.slice(r * c, (r + 1) * c);
-    const g = d.map((v, j) => v * (w ? (w[j] as number) : 1));
-    const mg = g.reduce((a, v) => a + v, 0) / c;
-    const mgx = g.reduce((a, v, j) => a + v * (xh[j] as number), 0) / c;
-    xh.forEach((v, j) => {
-      y.push(v * (w ? (w[j] as number) : 1) + (b ? (b[j] as number) : 0));
-      dx.push(rs * ((g[j] as number) - mg - v * mgx));
-      dw[j] = (dw[j] as number) + (d[j] as number) * v;
-      db[j] = (db[j] as number) + (d[j] as number);
-    });
-  }
-  return [y, dx, ...(w ? [dw] : []), ...(b ? [db] : [])];
-};
 
 describe.each(["wasm", "cpu"])("layer norm with a hand-written gradient on %s", (backend) => {
   it("is as close to float64 as the composite, values and gradients w.r.t. x, w, b", async () => {

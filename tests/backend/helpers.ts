@@ -155,3 +155,29 @@ export const referenceMatMul = (
   }
   return { data, shape: [...out, M, N] };
 };
+
+/** Layer norm and its gradients in float64: [y, dx, dw?, db?] for upstream `up`. */
+export const layerNormF64 = (x: number[], c: number, eps: number, w: number[] | undefined, b: number[] | undefined, up: number[]): number[][] => {
+  const rows = x.length / c;
+  const y: number[] = [];
+  const dx: number[] = [];
+  const dw = new Array<number>(c).fill(0);
+  const db = new Array<number>(c).fill(0);
+  for (let r = 0; r < rows; r++) {
+    const row = x.slice(r * c, (r + 1) * c);
+    const mu = row.reduce((a, v) => a + v, 0) / c;
+    const rs = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mu) ** 2, 0) / c + eps);
+    const xh = row.map((v) => (v - mu) * rs);
+    const d = up.slice(r * c, (r + 1) * c);
+    const g = d.map((v, j) => v * (w ? (w[j] as number) : 1));
+    const mg = g.reduce((a, v) => a + v, 0) / c;
+    const mgx = g.reduce((a, v, j) => a + v * (xh[j] as number), 0) / c;
+    xh.forEach((v, j) => {
+      y.push(v * (w ? (w[j] as number) : 1) + (b ? (b[j] as number) : 0));
+      dx.push(rs * ((g[j] as number) - mg - v * mgx));
+      dw[j] = (dw[j] as number) + (d[j] as number) * v;
+      db[j] = (db[j] as number) + (d[j] as number);
+    });
+  }
+  return [y, dx, ...(w ? [dw] : []), ...(b ? [db] : [])];
+};

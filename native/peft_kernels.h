@@ -1,0 +1,15 @@
+/* Row-wise and element-wise float32 kernels (see peft_kernels.c). */
+#ifndef PEFT_KERNELS_H
+#define PEFT_KERNELS_H
+#include <stdint.h>
+
+void peft_gelu_tanh(const float *x, float *y, int64_t n);
+void peft_gelu_tanh_grad(const float *dy, const float *x, float *dx, int64_t n);
+void peft_layer_norm(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                     int64_t n, int64_t d, float eps);
+void peft_layer_norm_grad_x(const float *dy, const float *x, const float *w, const float *mean,
+                            const float *rstd, float *dx, int64_t n, int64_t d);
+void peft_layer_norm_grad_params(const float *dy, const float *x, const float *mean, const float *rstd,
+                                 float *dw, float *db, int64_t n, int64_t d);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * N-API wrappers of peft_kernels.c. Every wrapper checks its sizes against
+ * the arrays it was given (a wrong shape is a JavaScript exception, not a
+ * memory corruption); optional operands are passed as null.
+ *
+ *   geluTanh(x, y, n)                         y = x·σ(2·√(2/π)(x + 0.044715x³))
+ *   geluTanhGrad(dy, x, dx, n)                dx = dy·d gelu/dx
+ *   layerNorm(x, w?, b?, y, mean, rstd, n, d, eps)
+ *   layerNormGradX(dy, x, w?, mean, rstd, dx, n, d)
+ *   layerNormGradParams(dy, x, mean, rstd, dw?, db?, n, d)
+ */
+#include "napi_util.h"
+#include "peft_kernels.h"
+
+/* A Float32Array of at least `need` elements, or null when `optional`. */
+static int get_operand(napi_env env, napi_value v, uint64_t need, int optional, float **out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_null || t == napi_undefined) {
+    *out = NULL;
+    return optional;
+  }
+  f32view view;
+  if (!get_f32(env, v, &view) || view.length < need) return 0;
+  *out = view.data;
+  return 1;
+}
+
+#define ARGS(name, count)                                                          \
+  size_t argc = (count);                                                           \
+  napi_value argv[(count)];                                                        \
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                \
+  if (argc != (count)) FAIL(env, "peft_gemm." name ": expected " #count " arguments")
+
+#define OPERAND(name, i, need, optional, out)                                                  \
+  if (!get_operand(env, argv[i], (need), (optional), &(out)))                                  \
+  FAIL(env, "peft_gemm." name ": argument " #i " must be a Float32Array of at least the size its shape needs")
+
+#define SIZE(name, i, out) \
+  if (!get_i64(env, argv[i], &(out))) FAIL(env, "peft_gemm." name ": sizes must be non-negative int32 integers")
+
+static napi_value GeluTanh(napi_env env, napi_callback_info info) {
+  ARGS("geluTanh", 3);
+  int64_t n;
+  float *x, *y;
+  SIZE("geluTanh", 2, n);
+  OPERAND("geluTanh", 0, (uint64_t)n, 0, x);
+  OPERAND("geluTanh", 1, (uint64_t)n, 0, y);
+  peft_gelu_tanh(x, y, n);
+  return NULL;
+}
+
+static napi_value GeluTanhGrad(napi_env env, napi_callback_info info) {
+  ARGS("geluTanhGrad", 4);
+  int64_t n;
+  float *dy, *x, *dx;
+  SIZE("geluTanhGrad", 3, n);
+  OPERAND("geluTanhGrad", 0, (uint64_t)n, 0, dy);
+  OPERAND("geluTanhGrad", 1, (uint64_t)n, 0, x);
+  OPERAND("geluTanhGrad", 2, (uint64_t)n, 0, dx);
+  peft_gelu_tanh_grad(dy, x, dx, n);
+  return NULL;
+}
+
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  ARGS("layerNorm", 9);
+  int64_t n, d;
+  double eps;
+  float *x, *w, *b, *y, *mean, *rstd;
+  SIZE("layerNorm", 6, n);
+  SIZE("layerNorm", 7, d);
+  if (!get_f64(env, argv[8], &eps)) FAIL(env, "peft_gemm.layerNorm: eps must be a number");
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("layerNorm", 0, nd, 0, x);
+  OPERAND("layerNorm", 1, (uint64_t)d, 1, w);
+  OPERAND("layerNorm", 2, (uint64_t)d, 1, b);
+  OPERAND("layerNorm", 3, nd, 0, y);
+  OPERAND("layerNorm", 4, (uint64_t)n, 0, mean);
+  OPERAND("layerNorm", 5, (uint64_t)n, 0, rstd);
+  if (d > 0) peft_layer_norm(x, w, b, y, mean, rstd, n, d, (float)eps);
+  return NULL;
+}
+
+static napi_value LayerNormGradX(napi_env env, napi_callback_info info) {
+  ARGS("layerNormGradX", 8);
+  int64_t n, d;
+  float *dy, *x, *w, *mean, *rstd, *dx;
+  SIZE("layerNormGradX", 6, n);
+  SIZE("layerNormGradX", 7, d);
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("layerNormGradX", 0, nd, 0, dy);
+  OPERAND("layerNormGradX", 1, nd, 0, x);
+  OPERAND("layerNormGradX", 2, (uint64_t)d, 1, w);
+  OPERAND("layerNormGradX", 3, (uint64_t)n, 0, mean);
+  OPERAND("layerNormGradX", 4, (uint64_t)n, 0, rstd);
+  OPERAND("layerNormGradX", 5, nd, 0, dx);
+  if (d > 0) peft_layer_norm_grad_x(dy, x, w, mean, rstd, dx, n, d);
+  return NULL;
+}
+
+static napi_value LayerNormGradParams(napi_env env, napi_callback_info info) {
+  ARGS("layerNormGradParams", 8);
+  int64_t n, d;
+  float *dy, *x, *mean, *rstd, *dw, *db;
+  SIZE("layerNormGradParams", 6, n);
+  SIZE("layerNormGradParams", 7, d);
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("layerNormGradParams", 0, nd, 0, dy);
+  OPERAND("layerNormGradParams", 1, nd, 0, x);
+  OPERAND("layerNormGradParams", 2, (uint64_t)n, 0, mean);
+  OPERAND("layerNormGradParams", 3, (uint64_t)n, 0, rstd);
+  OPERAND("layerNormGradParams", 4, (uint64_t)d, 1, dw);
+  OPERAND("layerNormGradParams", 5, (uint64_t)d, 1, db);
+  peft_layer_norm_grad_params(dy, x, mean, rstd, dw, db, n, d);
+  return NULL;
+}
+
+napi_status peft_register_kernels(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"geluTanh", NULL, GeluTanh, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluTanhGrad", NULL, GeluTanhGrad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormGradX", NULL, LayerNormGradX, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormGradParams", NULL, LayerNormGradParams, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

@@ -1,0 +1,184 @@
+/**
+ * The native LayerNorm and tanh-GELU kernels (src/backend/native-kernels.ts
+ * over native/peft_kernels.c), on wasm and cpu:
+ *
+ * - LayerNorm: values and gradients w.r.t. x, γ, β against float64 (and no
+ *   worse than the composite form), over random shapes incl. last axes that
+ *   are not a multiple of the C code's 8 partial sums, row spreads near √eps,
+ *   and large offsets;
+ * - GELU: values and gradients against the tanh form as written, incl.
+ *   inputs far into both tails (where the kernel's exp clamps);
+ * - registered (lazy) gradients: differentiating w.r.t. x alone runs no
+ *   parameter-gradient kernel — the point of not using `tf.customGrad`;
+ * - the addon's own size checks: an array shorter than its shape is a
+ *   JavaScript error, not a write past its end.
+ *
+ * Skipped without the native addon (CI requires it: .ci/install-native.sh).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../../src/backend/index.js";
+import { setFused } from "../../src/backend/fused.js";
+import { GELU_TANH, LAYER_NORM, LAYER_NORM_GRAD_PARAMS, LAYER_NORM_GRAD_X, geluTanhNative, layerNormNative } from "../../src/backend/native-kernels.js";
+import { activeNativeGemm } from "../../src/backend/matmul.js";
+import type { NativeKernels } from "../../src/backend/gemm.js";
+import { geluTanhComposite } from "../../src/nn/activation.js";
+import { layerNormComposite } from "../../src/nn/norm.js";
+import { expectClose, layerNormF64, noLeaks, on, size, values } from "./helpers.js";
+
+beforeAll(() => setFused(true));
+afterAll(() => setFused(undefined));
+
+// Whether the kernels are active is known once the backend (and its GEMM path) is chosen.
+await initBackend({ quiet: true });
+const native = activeNativeGemm() as (NativeKernels & object) | undefined;
+const haveKernels = native !== undefined && typeof native.layerNorm === "function";
+
+describe.skipIf(!haveKernels).each(["wasm", "cpu"])("native kernels on %s", (backend) => {
+  it("LayerNorm: values and gradients w.r.t. x, γ, β are as close to float64 as the composite form", async () => {
+    await noLeaks(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }),
+          fc.integer({ min: 1, max: 21 }),
+          fc.constantFrom(1e-5, 1e-2),
+          fc.constantFrom(0.01, 1, 30),
+          fc.constantFrom(0.5, 100),
+          fc.integer({ min: 1, max: 999 }),
+          async (lead, c, eps, scale, offset, seed) => {
+            const shape = [...lead, c];
+            const xs = Array.from(values(size(shape), seed), (v) => Math.fround(Math.fround(v * scale) + offset));
+            const ws = Array.from(values(c, seed + 1), (v) => Math.fround(v + 1));
+            const bs = Array.from(values(c, seed + 2));
+            const up = Array.from(values(size(shape), seed + 3));
+            const run = (ln: (x: tf.Tensor, eps: number, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (): tf.Tensor[] => {
+              const x = tf.tensor(xs, shape);
+              const w = tf.tensor1d(ws);
+              const b = tf.tensor1d(bs);
+              const u = tf.tensor(up, shape);
+              const loss = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(ln(xi, eps, wi, bi), u));
+              return [ln(x, eps, w, b), ...tf.grads(loss as (...a: tf.Tensor[]) => tf.Tensor)([x, w, b])];
+            };
+            const nativeLn = (x: tf.Tensor, e: number, w: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+              const y = layerNormNative(x, e, w, b);
+              if (y === undefined) throw new Error("native LayerNorm declined");
+              return y;
+            };
+            const ours = await on(backend, run(nativeLn));
+            const composite = await on(backend, run(layerNormComposite));
+            const exact = layerNormF64(xs, c, eps, ws, bs, up);
+            const err = (r: typeof ours): number =>
+              Math.max(...r.flatMap((o, i) => o.data.map((v, j) => Math.abs(v - ((exact[i] as number[])[j] as number)) / Math.max(1, Math.abs((exact[i] as number[])[j] as number)))));
+            expect(ours.map((o) => o.shape)).toEqual(composite.map((o) => o.shape));
+            // float32 both; rows whose spread nears √eps (scale 0.01) or that sit on a
+            // large offset lose digits in x − μ, and the gradient amplifies them: there
+            // only the order of the composite's error must be matched (see fused.test.ts).
+            const hard = scale < 0.1 || offset > 1;
+            const tol = hard ? Math.max(2e-3, 3 * err(composite)) : Math.max(5e-5, 2 * err(composite));
+            expect(err(ours), `${shape} ${eps} ×${scale} +${offset}`).toBeLessThanOrEqual(tol);
+          },
+        ),
+        { numRuns: 60 },
+      ),
+    );
+  });
+
+  it("GELU (tanh form): values and gradient equal the form as written, tails included", async () => {
+    await noLeaks(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 3 }),
+          fc.constantFrom(1, 4, 12, 60),
+          fc.integer({ min: 1, max: 999 }),
+          async (shape, scale, seed) => {
+            const run = (g: (x: tf.Tensor) => tf.Tensor) => (): tf.Tensor[] => {
+              const x = tf.mul(tf.tensor(values(size(shape), seed), shape), scale);
+              const w = tf.tensor(values(size(shape), seed + 3), shape);
+              return [g(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(g(t), w)))(x)];
+            };
+            const nativeGelu = (x: tf.Tensor): tf.Tensor => {
+              const y = geluTanhNative(x);
+              if (y === undefined) throw new Error("native GELU declined");
+              return y;
+            };
+            // |error| ≤ 1e-5·max(1, |y|): the kernel's exp is a polynomial (< 2e-7 relative).
+            expectClose(await on(backend, run(nativeGelu)), await on(backend, run(geluTanhComposite)), 1e-5, `${shape} ×${scale}`);
+          },
+        ),
+        { numRuns: 60 },
+      ),
+    );
+  });
+
+  it("GELU at exact points: 0 → 0 (slope ½), large x → x (slope 1), very negative x → 0 (slope 0)", async () => {
+    const [y, dy] = await on(backend, () => {
+      const x = tf.tensor1d([0, 30, -30, 1e4, -1e4]);
+      return [geluTanhNative(x) as tf.Tensor, tf.grad((t: tf.Tensor) => tf.sum(geluTanhNative(t) as tf.Tensor))(x)];
+    });
+    // gelu(x) = x·σ(2u): exactly 0 at 0, x itself once σ rounds to 1, ~0 once it underflows.
+    const [y0, y1, y2, y3, y4] = y?.data as number[];
+    expect([y0, y1, y3]).toEqual([0, 30, 1e4]);
+    expect(Math.abs(y2 as number)).toBeLessThan(1e-30);
+    expect(Math.abs(y4 as number)).toBeLessThan(1e-30);
+    // slope σ + x·σ(1 − σ)·2u′: ½ at 0, 1 when σ = 1, ~0 when σ ~ 0
+    const [d0, d1, d2, d3, d4] = dy?.data as number[];
+    expect(d0).toBeCloseTo(0.5, 7);
+    expect([d1, d3]).toEqual([1, 1]);
+    expect(Math.abs(d2 as number)).toBeLessThan(1e-20);
+    expect(Math.abs(d4 as number)).toBeLessThan(1e-20);
+  });
+
+  it("the gradient w.r.t. x alone runs no LayerNorm parameter-gradient kernel; w.r.t. γ and β it does", async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const x = tf.tensor(values(2 * 3 * 8, 5), [2, 3, 8]);
+      const w = tf.ones([8]);
+      const b = tf.zeros([8]);
+      const kernelsOf = async (f: () => tf.Tensor | tf.Tensor[]): Promise<string[]> => {
+        const info = await tf.profile(() => {
+          tf.dispose(f());
+        });
+        return info.kernels.map((k) => k.name);
+      };
+      const onlyX = await kernelsOf(() => tf.grad((t: tf.Tensor) => tf.sum(layerNormNative(t, 1e-5, w, b) as tf.Tensor))(x));
+      const all = await kernelsOf(() =>
+        tf.grads((t: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(layerNormNative(t, 1e-5, wi, bi) as tf.Tensor))([x, w, b]),
+      );
+      expect(onlyX).toContain(LAYER_NORM);
+      expect(onlyX).toContain(LAYER_NORM_GRAD_X);
+      expect(onlyX).not.toContain(LAYER_NORM_GRAD_PARAMS);
+      expect(all.filter((k) => k === LAYER_NORM_GRAD_PARAMS)).toHaveLength(2);
+      tf.dispose([x, w, b]);
+    } finally {
+      await tf.setBackend(prev);
+    }
+  });
+
+  it("declines (undefined) where it does not apply: int32 input, parameters of the wrong size", async () => {
+    await on(backend, () => {
+      const x = tf.ones([2, 4]);
+      expect(geluTanhNative(tf.ones([3], "int32"))).toBeUndefined();
+      expect(layerNormNative(x, 1e-5, tf.ones([3]), tf.zeros([4]))).toBeUndefined();
+      expect(layerNormNative(x, 1e-5, tf.ones([4]), tf.zeros([4]))).toBeDefined();
+      expect(tf.getKernel(GELU_TANH, backend)).toBeDefined();
+      return x;
+    });
+  });
+});
+
+describe.skipIf(!haveKernels)("native kernel size checks", () => {
+  it("an array shorter than its shape needs is an error, and nothing is written", () => {
+    const k = native as NativeKernels;
+    const y = new Float32Array(7).fill(9);
+    expect(() => k.geluTanh(new Float32Array(8), y, 8)).toThrow(/argument 1 must be a Float32Array of at least/);
+    expect(Array.from(y)).toEqual(new Array(7).fill(9));
+    const x = new Float32Array(12);
+    const out = new Float32Array(12);
+    expect(() => k.layerNorm(x, null, null, out, new Float32Array(2), new Float32Array(3), 3, 4, 1e-5)).toThrow(/argument 4/);
+    expect(() => k.layerNorm(x, new Float32Array(3), null, out, new Float32Array(3), new Float32Array(3), 3, 4, 1e-5)).toThrow(/argument 1/);
+    expect(() => k.layerNormGradParams(x, x, new Float32Array(3), new Float32Array(3), new Float32Array(2), null, 3, 4)).toThrow(/argument 4/);
+    expect(() => k.geluTanh(x, out, -1)).toThrow(/non-negative/);
+  });
+});
