@@ -7,12 +7,12 @@
     {
       "target_name": "peft_gemm",
       "sources": ["peft_gemm.c", "peft_kernels_napi.c", "peft_kernels.c"],
-      "cflags": ["-O3", "-std=c11", "-fno-trapping-math", "-Wall", "-Wextra"],
+      "cflags": ["-O3", "-std=c11", "-fno-trapping-math", "-fno-math-errno", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='mac'", {
           "defines": ["PEFT_USE_ACCELERATE", "ACCELERATE_NEW_LAPACK"],
           "libraries": ["-framework Accelerate"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-fno-trapping-math"] }
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-fno-trapping-math", "-fno-math-errno"] }
         }, {
           "libraries": ["-lopenblas"]
         }]

@@ -191,3 +191,25 @@ void peft_layer_norm_grad_params(const float *dy, const float *x, const float *m
       for (int64_t j = 0; j < d; j++) db[j] += gr[j];
   }
 }
+
+/*
+ * One AdamW step over n parameters (torch.optim.AdamW's update, in its order):
+ * m' = β1·m + c1·g, v' = β2·v + c2·g² (c1 = 1 − β1, c2 = 1 − β2, passed in as the
+ * caller rounded them),
+ * p' = p·decay − step_size·m' / (√v' / bc2_sqrt + eps).
+ * Outputs may alias their inputs.
+ */
+PEFT_CLONES
+void peft_adamw(const float *p, const float *g, const float *m, const float *v, float *p_out, float *m_out,
+                float *v_out, int64_t n, float decay, float b1, float c1, float b2, float c2, float step_size,
+                float bc2_sqrt, float eps) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * c1;
+    float vi = v[i] * b2 + (gi * gi) * c2;
+    float denom = sqrtf(vi) / bc2_sqrt + eps;
+    p_out[i] = p[i] * decay - (mi / denom) * step_size;
+    m_out[i] = mi;
+    v_out[i] = vi;
+  }
+}

@@ -11,5 +11,8 @@ void peft_layer_norm_grad_x(const float *dy, const float *x, const float *w, con
                             const float *rstd, float *dx, int64_t n, int64_t d);
 void peft_layer_norm_grad_params(const float *dy, const float *x, const float *mean, const float *rstd,
                                  float *dw, float *db, int64_t n, int64_t d);
+void peft_adamw(const float *p, const float *g, const float *m, const float *v, float *p_out, float *m_out,
+                float *v_out, int64_t n, float decay, float b1, float c1, float b2, float c2, float step_size,
+                float bc2_sqrt, float eps);
 
 #endif

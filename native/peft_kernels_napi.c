@@ -8,6 +8,7 @@
  *   layerNorm(x, w?, b?, y, mean, rstd, n, d, eps)
  *   layerNormGradX(dy, x, w?, mean, rstd, dx, n, d)
  *   layerNormGradParams(dy, x, mean, rstd, dw?, db?, n, d)
+ *   adamw(p, g, m, v, pOut, mOut, vOut, n, decay, b1, c1, b2, c2, stepSize, bc2Sqrt, eps)
  */
 #include "napi_util.h"
 #include "peft_kernels.h"
@@ -115,6 +116,22 @@ static napi_value LayerNormGradParams(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  ARGS("adamw", 16);
+  int64_t n;
+  float *ops[7];
+  double h[8];
+  SIZE("adamw", 7, n);
+  for (int i = 0; i < 7; i++)
+    if (!get_operand(env, argv[i], (uint64_t)n, 0, &ops[i]))
+      FAIL(env, "peft_gemm.adamw: p, g, m, v and the three outputs must be Float32Arrays of at least n elements");
+  for (int i = 0; i < 8; i++)
+    if (!get_f64(env, argv[8 + i], &h[i])) FAIL(env, "peft_gemm.adamw: hyperparameters must be numbers");
+  peft_adamw(ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], ops[6], n, (float)h[0], (float)h[1], (float)h[2],
+             (float)h[3], (float)h[4], (float)h[5], (float)h[6], (float)h[7]);
+  return NULL;
+}
+
 napi_status peft_register_kernels(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"geluTanh", NULL, GeluTanh, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -122,6 +139,7 @@ napi_status peft_register_kernels(napi_env env, napi_value exports) {
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormGradX", NULL, LayerNormGradX, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormGradParams", NULL, LayerNormGradParams, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

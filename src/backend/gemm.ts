@@ -36,7 +36,7 @@ export interface NativeGemm {
 }
 
 /**
- * The addon's LayerNorm and tanh-GELU kernels (native/peft_kernels.c), over
+ * The addon's LayerNorm, tanh-GELU and AdamW kernels (native/peft_kernels.c), over
  * float32 arrays in place; [n, d] row-major; `null` for an absent operand.
  */
 export interface NativeKernels {
@@ -52,6 +52,10 @@ export interface NativeKernels {
   ): void;
   geluTanh(x: Float32Array, y: Float32Array, n: number): void;
   geluTanhGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): void;
+  adamw(
+    p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, n: number,
+    decay: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, bc2Sqrt: number, eps: number,
+  ): void;
 }
 
 export type NativeLoad =

@@ -1,11 +1,13 @@
 /**
- * LayerNorm and tanh-GELU as single kernels over the native addon
+ * LayerNorm, tanh-GELU and the AdamW update as single kernels over the native addon
  * (`native/peft_kernels.c`), registered on the `wasm` and `cpu` backends with
  * registered gradients. What they replace, per call on the shared GPT-2
  * workload ([8, 128, 256] LayerNorm, [8, 128, 1024] GELU): a LayerNorm forward
  * of ~7 backend kernels (mean, sub, square, mean, add, rsqrt, mul, mul, add)
  * and a backward of ~11, a GELU forward of ~6 and a backward of ~8, each a
- * full pass over memory; here one pass forward and one backward each.
+ * full pass over memory; here one pass forward and one backward each. An
+ * AdamW update is 13 small kernels per parameter op by op (~400 for the
+ * 32 LoRA tensors of that workload); here one.
  *
  * The gradients are registered with `tf.registerGradient`, not
  * `tf.customGrad`: tfjs calls a registered gradient's per-input functions
@@ -29,11 +31,12 @@ export const LAYER_NORM_GRAD_X = "PeftLayerNormGradX";
 export const LAYER_NORM_GRAD_PARAMS = "PeftLayerNormGradParams";
 export const GELU_TANH = "PeftGeluTanh";
 export const GELU_TANH_GRAD = "PeftGeluTanhGrad";
+export const ADAMW = "PeftAdamW";
 
 /** The addon's kernels, when it is the active GEMM path and was built with them. */
 const nativeKernels = (): NativeKernels | undefined => {
   const g = activeNativeGemm();
-  return g !== undefined && typeof g.layerNorm === "function" && typeof g.geluTanh === "function" ? (g as unknown as NativeKernels) : undefined;
+  return g !== undefined && typeof (g as Partial<NativeKernels>).adamw === "function" ? (g as unknown as NativeKernels) : undefined;
 };
 
 const need = (): NativeKernels => {
@@ -167,6 +170,49 @@ export const geluTanhNative = (x: tf.Tensor): tf.Tensor | undefined => {
 };
 
 // ---------------------------------------------------------------------------
+// AdamW
+
+/** torch.optim.AdamW's per-step constants, as src/train/optim/adamw.ts computes them (float64, rounded once to float32 by the kernel). */
+export interface AdamWStep {
+  readonly decay: number;
+  readonly b1: number;
+  readonly c1: number;
+  readonly b2: number;
+  readonly c2: number;
+  readonly stepSize: number;
+  readonly bc2Sqrt: number;
+  readonly eps: number;
+}
+
+const adamwKernel: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+  const { p, g, m, v } = inputs as Record<string, tf.TensorInfo>;
+  const h = attrs as unknown as AdamWStep;
+  const be = backend as tf.KernelBackend;
+  const shape = [...(p as tf.TensorInfo).shape];
+  const outs = [allocF32(be, shape), allocF32(be, shape), allocF32(be, shape)] as const;
+  const at = (t: tf.TensorInfo | undefined) => f32(be, t as tf.TensorInfo);
+  need().adamw(
+    at(p), at(g), at(m), at(v), outs[0].view(), outs[1].view(), outs[2].view(), sizeOf(shape),
+    h.decay, h.b1, h.c1, h.b2, h.c2, h.stepSize, h.bc2Sqrt, h.eps,
+  );
+  return outs.map((o) => o.info);
+};
+
+/**
+ * One AdamW update of one parameter as a single kernel: [p', m', v'] with
+ * m' = β1·m + c1·g, v' = β2·v + c2·g², p' = p·decay − stepSize·m'/(√v'/bc2Sqrt + eps)
+ * — the same float32 operations, in the same order, as the op-by-op form in
+ * src/train/optim/adamw.ts (13 kernels per parameter there). `undefined`
+ * where it does not apply (see the module comment; all four float32, one shape).
+ */
+export const adamwNative = (p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, step: AdamWStep): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined => {
+  if (!fusedEnabled() || nativeKernels() === undefined || !onOurBackend()) return undefined;
+  const ts = [p, g, m, v];
+  if (!ts.every((t) => t.dtype === "float32" && tf.util.arraysEqual(t.shape, p.shape))) return undefined;
+  return tf.engine().runKernel(ADAMW, { p, g, m, v }, { ...step }) as [tf.Tensor, tf.Tensor, tf.Tensor];
+};
+
+// ---------------------------------------------------------------------------
 // registration
 
 const onOurBackend = (): boolean => tf.getKernel(LAYER_NORM, tf.getBackend()) !== undefined;
@@ -177,6 +223,7 @@ const KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
   [LAYER_NORM_GRAD_PARAMS, layerNormGradParamsKernel],
   [GELU_TANH, geluTanhKernel],
   [GELU_TANH_GRAD, geluTanhGradKernel],
+  [ADAMW, adamwKernel],
 ];
 
 /** Register the kernels on `backends` and their gradients (idempotent); returns `backend/name` for each. */

@@ -10,6 +10,9 @@
  *   inputs far into both tails (where the kernel's exp clamps);
  * - registered (lazy) gradients: differentiating w.r.t. x alone runs no
  *   parameter-gradient kernel — the point of not using `tf.customGrad`;
+ * - AdamW: the one-kernel update is bit for bit the op-by-op update (same
+ *   float32 operations in the same order) over several steps, with and
+ *   without weight decay;
  * - the addon's own size checks: an array shorter than its shape is a
  *   JavaScript error, not a write past its end.
  *
@@ -20,10 +23,11 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend/index.js";
 import { setFused } from "../../src/backend/fused.js";
-import { GELU_TANH, LAYER_NORM, LAYER_NORM_GRAD_PARAMS, LAYER_NORM_GRAD_X, geluTanhNative, layerNormNative } from "../../src/backend/native-kernels.js";
+import { ADAMW, GELU_TANH, LAYER_NORM, LAYER_NORM_GRAD_PARAMS, LAYER_NORM_GRAD_X, geluTanhNative, layerNormNative } from "../../src/backend/native-kernels.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import type { NativeKernels } from "../../src/backend/gemm.js";
 import { geluTanhComposite } from "../../src/nn/activation.js";
+import { adamw } from "../../src/train/optim/adamw.js";
 import { layerNormComposite } from "../../src/nn/norm.js";
 import { expectClose, layerNormF64, noLeaks, on, size, values } from "./helpers.js";
 
@@ -127,6 +131,69 @@ describe.skipIf(!haveKernels).each(["wasm", "cpu"])("native kernels on %s", (bac
     expect([d1, d3]).toEqual([1, 1]);
     expect(Math.abs(d2 as number)).toBeLessThan(1e-20);
     expect(Math.abs(d4 as number)).toBeLessThan(1e-20);
+  });
+
+  it("AdamW: the one-kernel update equals the op-by-op update bit for bit, step after step", async () => {
+    await noLeaks(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 2 }),
+          fc.constantFrom(0, 0.01, 0.3),
+          fc.constantFrom(1e-3, 0.5),
+          fc.integer({ min: 1, max: 999 }),
+          async (shape, weightDecay, lr, seed) => {
+            const run = (fused: boolean) => async (): Promise<number[][]> => {
+              setFused(fused);
+              const opt = adamw({ lr, weightDecay, betas: [0.9, 0.99], eps: 1e-6 });
+              let params: Record<string, tf.Tensor> = { w: tf.tensor(values(size(shape), seed), shape) };
+              let state = opt.init(params);
+              for (let t = 0; t < 3; t++) {
+                const grads = { w: tf.tensor(values(size(shape), seed + 10 + t), shape) };
+                const next = opt.update(grads, state, params);
+                tf.dispose([grads.w, params["w"] as tf.Tensor, state.m["w"] as tf.Tensor, state.v["w"] as tf.Tensor]);
+                params = next.params as Record<string, tf.Tensor>;
+                state = next.state;
+              }
+              const out = [params["w"], state.m["w"], state.v["w"]].map((t) => Array.from((t as tf.Tensor).dataSync()));
+              tf.dispose([params["w"] as tf.Tensor, state.m["w"] as tf.Tensor, state.v["w"] as tf.Tensor]);
+              return out;
+            };
+            const prev = tf.getBackend();
+            await tf.setBackend(backend);
+            try {
+              const one = await run(true)();
+              const ops = await run(false)();
+              expect(one).toEqual(ops);
+              // and the update did something: p moved from its start
+              expect(one[0]).not.toEqual(Array.from(values(size(shape), seed)));
+            } finally {
+              setFused(true);
+              await tf.setBackend(prev);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      ),
+    );
+  });
+
+  it("AdamW runs one kernel per parameter", async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const params = { a: tf.ones([3, 4]), b: tf.ones([5]) };
+      const grads = { a: tf.ones([3, 4]), b: tf.ones([5]) };
+      const opt = adamw({ lr: 0.1 });
+      const state = opt.init(params);
+      const info = await tf.profile(() => {
+        const next = opt.update(grads, state, params);
+        tf.dispose([...Object.values(next.params), ...Object.values(next.state.m), ...Object.values(next.state.v)]);
+      });
+      expect(info.kernels.map((k) => k.name)).toEqual([ADAMW, ADAMW]);
+      tf.dispose([...Object.values(params), ...Object.values(grads), ...Object.values(state.m), ...Object.values(state.v)]);
+    } finally {
+      await tf.setBackend(prev);
+    }
   });
 
   it("the gradient w.r.t. x alone runs no LayerNorm parameter-gradient kernel; w.r.t. γ and β it does", async () => {

@@ -3,6 +3,7 @@
  * (amsgrad = false, maximize = false).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { adamwNative } from "../../backend/native-kernels.js";
 import { assertSameStructure, mapParams, type Params } from "../params.js";
 import { learningRateAt, type LearningRate, type Optimizer } from "./types.js";
 
@@ -84,6 +85,13 @@ export const adamw = (options: AdamWOptions): Optimizer<AdamWState> => {
         for (const [k, p0] of Object.entries(params)) {
           // Presence is guaranteed by assertSameStructure above.
           const g = grads[k] as tf.Tensor;
+          const fused = adamwNative(p0, g, state.m[k] as tf.Tensor, state.v[k] as tf.Tensor, {
+            decay: wd === 0 ? 1 : decay, b1, c1: 1 - b1, b2, c2: 1 - b2, stepSize, bc2Sqrt, eps,
+          });
+          if (fused !== undefined) {
+            [p[k], m[k], v[k]] = fused;
+            continue;
+          }
           const decayed = wd === 0 ? p0 : tf.mul(p0, decay);
           const mk = tf.add(tf.mul(state.m[k] as tf.Tensor, b1), tf.mul(g, 1 - b1));
           const vk = tf.add(tf.mul(state.v[k] as tf.Tensor, b2), tf.mul(tf.square(g), 1 - b2));
