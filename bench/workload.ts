@@ -118,10 +118,20 @@ export const setupWorkload = async (): Promise<Workload> => {
   };
   const loraTrain = trainer(adapted);
   const fullTrain = trainer(full);
+  // The logits are not copied out: wasm/cpu kernels run synchronously, so they
+  // are computed when `apply` returns, and reading one element is a sync point
+  // on any backend (PyTorch's forward does not copy them either). A full
+  // `y.dataSync()` copied 20 MB ([8, 128, 5000] f32) into a fresh JS
+  // ArrayBuffer per forward; V8 counts that as external memory and, every
+  // third forward, paid it back with scavenges and a mark-compact (~16 ms of
+  // pauses, plus concurrent marking beside the 2-thread GEMMs) at the next
+  // forward's first JS allocation — in the bench's round order always inside
+  // lora_forward_merged, which made merged look 1.1–1.3× slower than base.
   const forward = (model: Node) => () => {
     const y = apply(model, ids, { side });
-    y.dataSync();
-    y.dispose();
+    const first = tf.tidy(() => tf.slice(tf.reshape(y, [-1]), 0, 1));
+    first.dataSync();
+    tf.dispose([first, y]);
   };
   const g = backendReport()?.gemm;
   return {

@@ -50,6 +50,7 @@ import {
 import { registerElementwise } from "./elementwise.js";
 import { registerFused } from "./fused.js";
 import { registerNativeKernels } from "./native-kernels.js";
+import { registerLoraDense } from "./lora-dense.js";
 import { override, stockKernel } from "./registry.js";
 
 // ---------------------------------------------------------------------------
@@ -259,6 +260,7 @@ export const registerFillins = (): string[] => {
   done.push(...registerElementwise(["wasm", "cpu"]));
   done.push(...registerFused(["wasm", "cpu"]));
   done.push(...registerNativeKernels(["wasm", "cpu"]));
+  done.push(...registerLoraDense(["wasm", "cpu"]));
   registered = done;
   return done;
 };

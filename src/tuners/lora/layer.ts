@@ -15,7 +15,8 @@ import { toString } from "../../tree/path.js";
 import { forward, type Ctx } from "../../nn/registry.js";
 import { kaimingUniformA5, normal, split, uniform } from "../../nn/init.js";
 import { conv2dNCHW, type Conv2dMeta } from "../../nn/conv.js";
-import { dense } from "../../nn/linear.js";
+import { conv1dKind, dense, linearKind } from "../../nn/linear.js";
+import { loraDense } from "../../backend/lora-dense.js";
 import { asIds } from "../../nn/embedding.js";
 import { stopGradient, tidy } from "../../nn/ops.js";
 import { baseLayer, innermostBase, settingsOf, slotModule, slotParam, hasSlot } from "../layer.js";
@@ -225,12 +226,69 @@ export const mergeLora = (layer: Node, adapter: string, base: Node): Node =>
 
 const drop = (x: tf.Tensor, p: number, ctx: Ctx): tf.Tensor => (ctx.training && p > 0 ? tf.dropout(x, p) : x);
 
-/** The adapted layer's output with the given adapters summed on top of the base. */
+/** Whether `n` runs the built-in `kind` forward (no bias unless `bias`), so a fused op may stand in for it. */
+const builtinDense = (n: Node, ctx: Ctx, bias: boolean): boolean =>
+  ((n.kind === "linear" && ctx.kinds.get("linear") === linearKind) || (n.kind === "conv1d" && ctx.kinds.get("conv1d") === conv1dKind)) &&
+  n.params["weight"] !== undefined &&
+  (bias || n.params["bias"] === undefined);
+
+/**
+ * The first of `adapters` that the fused LoRA dense op (../../backend/lora-dense.ts)
+ * can fold into the base product, or undefined: a plain `linear`/`conv1d`
+ * base (not a nested adapter, built-in forward), and an adapter without DoRA,
+ * without `lora_bias`, whose dropout is inactive (eval, or p = 0).
+ */
+const fusableAdapter = (layer: Node, base: Node, x: tf.Tensor, ctx: Ctx, adapters: ReadonlyArray<string>): string | undefined => {
+  if (base !== innermostBase(base) || !builtinDense(base, ctx, true) || x.rank < 1) return undefined;
+  return adapters.find((a) => {
+    if (!hasSlot(layer, "lora_A", a) || !hasSlot(layer, "lora_B", a)) return false;
+    const st = settingsOf<LoraSettings>(layer, a);
+    if (st.useDora || (ctx.training && st.dropout > 0)) return false;
+    const la = slotModule(layer, "lora_A", a);
+    const lb = slotModule(layer, "lora_B", a);
+    return la.kind === "linear" && lb.kind === "linear" && builtinDense(la, ctx, false) && builtinDense(lb, ctx, false);
+  });
+};
+
+/**
+ * base(x) + s·B(A(x)) with one fused op (native GEMM only): the base product,
+ * its bias and the adapter accumulate into one output, and the gradients are
+ * fused kernels too. Undefined when the op declines.
+ */
+const fusedBaseAndAdapter = (layer: Node, base: Node, x: tf.Tensor, adapter: string): tf.Tensor | undefined => {
+  const w = weightOf(base);
+  const transposeW = base.kind === "linear";
+  const inDim = x.shape[x.shape.length - 1] as number;
+  const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
+  const st = settingsOf<LoraSettings>(layer, adapter);
+  const y2 = loraDense(
+    x2, w, transposeW, base.params["bias"],
+    weightOf(slotModule(layer, "lora_A", adapter)), weightOf(slotModule(layer, "lora_B", adapter)), st.scaling,
+  );
+  if (y2 === undefined) {
+    if (x2 !== x) x2.dispose();
+    return undefined;
+  }
+  return x.rank === 2 ? y2 : tf.reshape(y2, [...x.shape.slice(0, -1), y2.shape[1] as number]);
+};
+
+/**
+ * The adapted layer's output with the given adapters summed on top of the base.
+ *
+ * Fast path: on the native GEMM, the first adapter that is plain (see
+ * `fusableAdapter`: linear/conv1d base, no DoRA, no `lora_bias`, dropout
+ * inactive) is folded into the base product by the fused `loraDense` op; any
+ * other adapters are then added as below. Everything else takes the composite
+ * path unchanged.
+ */
 export const loraForward = (layer: Node, x: tf.Tensor, ctx: Ctx, adapters: ReadonlyArray<string>): tf.Tensor => {
   const base = baseLayer(layer);
   const inner = innermostBase(base);
-  let y = forward(base, x, ctx);
+  const fusable = fusableAdapter(layer, base, x, ctx, adapters);
+  const fused = fusable === undefined ? undefined : fusedBaseAndAdapter(layer, base, x, fusable);
+  let y = fused ?? forward(base, x, ctx);
   for (const a of adapters) {
+    if (fused !== undefined && a === fusable) continue;
     const st = settingsOf<LoraSettings>(layer, a);
     if (inner.kind === "embedding") {
       const ids = asIds(x);
