@@ -51,6 +51,7 @@ import { registerElementwise } from "./elementwise.js";
 import { registerFused } from "./fused.js";
 import { registerNativeKernels } from "./native-kernels.js";
 import { registerLoraDense } from "./lora-dense.js";
+import { registerReduce } from "./reduce.js";
 import { override, stockKernel } from "./registry.js";
 
 // ---------------------------------------------------------------------------
@@ -258,6 +259,7 @@ export const registerFillins = (): string[] => {
   add(tf.FusedConv2D, "wasm", fusedConv2d);
   add(tf.MaxPoolGrad, "wasm", delegateToCpu(tf.MaxPoolGrad));
   done.push(...registerElementwise(["wasm", "cpu"]));
+  done.push(...registerReduce(["wasm", "cpu"]));
   done.push(...registerFused(["wasm", "cpu"]));
   done.push(...registerNativeKernels(["wasm", "cpu"]));
   done.push(...registerLoraDense(["wasm", "cpu"]));
