@@ -9,9 +9,11 @@
  *   layerNormGradX(dy, x, w?, mean, rstd, dx, n, d)
  *   layerNormGradParams(dy, x, mean, rstd, dw?, db?, n, d)
  *   adamw(p, g, m, v, pOut, mOut, vOut, n, decay, b1, c1, b2, c2, stepSize, bc2Sqrt, eps)
+ *   setKernelThreads(n), kernelThreads()      threads of the kernels above (parallel.c)
  */
 #include "napi_util.h"
 #include "peft_kernels.h"
+#include "parallel.h"
 
 /* A Float32Array of at least `need` elements, or null when `optional`. */
 static int get_operand(napi_env env, napi_value v, uint64_t need, int optional, float **out) {
@@ -132,6 +134,22 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value SetKernelThreads(napi_env env, napi_callback_info info) {
+  ARGS("setKernelThreads", 1);
+  int64_t n;
+  SIZE("setKernelThreads", 0, n);
+  if (n < 1) FAIL(env, "peft_gemm.setKernelThreads: expected a positive integer");
+  peft_set_kernel_threads((int)(n > 64 ? 64 : n));
+  return NULL;
+}
+
+static napi_value KernelThreads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(env, napi_create_int32(env, peft_kernel_threads(), &out));
+  return out;
+}
+
 napi_status peft_register_kernels(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"geluTanh", NULL, GeluTanh, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -140,6 +158,8 @@ napi_status peft_register_kernels(napi_env env, napi_value exports) {
       {"layerNormGradX", NULL, LayerNormGradX, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormGradParams", NULL, LayerNormGradParams, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setKernelThreads", NULL, SetKernelThreads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"kernelThreads", NULL, KernelThreads, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

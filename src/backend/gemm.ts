@@ -8,7 +8,9 @@
  * module that has one (this file runs from `src/backend/` under tsx/vitest and
  * from `dist/src/backend/` when built). `PEFT_TS_GEMM=js` skips it.
  * `PEFT_TS_GEMM_THREADS=n` sets OpenBLAS's thread count (default: OpenBLAS's
- * own, i.e. the number of cores or `OPENBLAS_NUM_THREADS`).
+ * own, i.e. the number of cores or `OPENBLAS_NUM_THREADS`);
+ * `PEFT_TS_KERNEL_THREADS=n` that of the addon's LayerNorm/GELU/AdamW kernels
+ * (default: the online CPUs, at most 8).
  */
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -33,6 +35,7 @@ export interface NativeGemm {
   /** Row-wise kernels (native/peft_kernels_napi.c); absent from addons built before them. */
   layerNorm?: NativeKernels["layerNorm"];
   geluTanh?: NativeKernels["geluTanh"];
+  setKernelThreads?: NativeKernels["setKernelThreads"];
 }
 
 /**
@@ -56,6 +59,9 @@ export interface NativeKernels {
     p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, n: number,
     decay: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, bc2Sqrt: number, eps: number,
   ): void;
+  /** Threads the kernels above split their rows or elements over (default: the online CPUs, at most 8). */
+  setKernelThreads(n: number): void;
+  kernelThreads(): number;
 }
 
 export type NativeLoad =
@@ -95,6 +101,8 @@ export const loadNativeGemm = (): NativeLoad => {
     }
     const threads = Number(process.env["PEFT_TS_GEMM_THREADS"] ?? "");
     if (Number.isInteger(threads) && threads > 0) gemm.setThreads(threads);
+    const kernelThreads = Number(process.env["PEFT_TS_KERNEL_THREADS"] ?? "");
+    if (Number.isInteger(kernelThreads) && kernelThreads > 0) gemm.setKernelThreads?.(kernelThreads);
     // A 2x2 smoke test: a broken BLAS must not get as far as a kernel.
     const c = new Float32Array(4);
     gemm.sgemm(false, true, 2, 2, 2, 1, new Float32Array([1, 2, 3, 4]), 2, new Float32Array([1, 0, 0, 1]), 2, 0, c, 2);

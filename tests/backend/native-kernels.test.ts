@@ -13,6 +13,8 @@
  * - AdamW: the one-kernel update is bit for bit the op-by-op update (same
  *   float32 operations in the same order) over several steps, with and
  *   without weight decay;
+ * - threads: every kernel gives the same bits on 1, 2 and 5 threads (each
+ *   element is written by one thread; sizes large enough to split);
  * - the addon's own size checks: an array shorter than its shape is a
  *   JavaScript error, not a write past its end.
  *
@@ -232,6 +234,46 @@ describe.skipIf(!haveKernels).each(["wasm", "cpu"])("native kernels on %s", (bac
       expect(tf.getKernel(GELU_TANH, backend)).toBeDefined();
       return x;
     });
+  });
+});
+
+describe.skipIf(!haveKernels)("native kernel threads", () => {
+  it("give the same bits on 1, 2 and 5 threads (GELU, its gradient, LayerNorm, AdamW)", () => {
+    const k = native as NativeKernels;
+    const before = k.kernelThreads();
+    const n = 3 * (1 << 20) + 17; // above every kernel's split size, not a multiple of the chunk count
+    const d = 257;
+    const rowsN = Math.floor(n / d);
+    const x = values(n, 3);
+    const dy = values(n, 4);
+    const w = values(d, 5);
+    const b = values(d, 6);
+    const run = (threads: number): Float32Array[] => {
+      k.setKernelThreads(threads);
+      const gelu = new Float32Array(n);
+      const geluGrad = new Float32Array(n);
+      const ln = new Float32Array(rowsN * d);
+      const mean = new Float32Array(rowsN);
+      const rstd = new Float32Array(rowsN);
+      const lnGrad = new Float32Array(rowsN * d);
+      const [p, m, v] = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      k.geluTanh(x, gelu, n);
+      k.geluTanhGrad(dy, x, geluGrad, n);
+      k.layerNorm(x, w, b, ln, mean, rstd, rowsN, d, 1e-5);
+      k.layerNormGradX(dy, x, w, mean, rstd, lnGrad, rowsN, d);
+      k.adamw(x, dy, x, gelu, p, m, v, n, 0.999, 0.9, 0.1, 0.999, 0.001, 1e-3, 0.03, 1e-8);
+      return [gelu, geluGrad, ln, mean, rstd, lnGrad, p, m, v];
+    };
+    try {
+      const one = run(1);
+      for (const t of [2, 5]) {
+        const many = run(t);
+        one.forEach((a, i) => expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from((many[i] as Float32Array).buffer)), `output ${i} on ${t} threads`).toBe(0));
+      }
+      expect(one[0]?.some((v) => v !== 0)).toBe(true);
+    } finally {
+      k.setKernelThreads(before);
+    }
   });
 });
 
