@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/lora-ab.ts`: the fused LoRA dense op (src/backend/lora-dense.ts)
+ * `npx tsx bench/lora-ab.ts`: the fused LoRA dense op (src/backend/dense.ts)
  * on vs off within one process, on the shared workload: per round, the LoRA
  * train step and the unmerged LoRA forward with the op on and off, in
  * alternating order; prints median wall-clock and median process CPU time
@@ -8,7 +8,7 @@
  * PEFT_TS_GEMM_THREADS (OpenBLAS threads).
  */
 import * as os from "node:os";
-import { setFusedLora } from "../src/backend/lora-dense.js";
+import { setFusedLora } from "../src/backend/dense.js";
 import { setupWorkload } from "./workload.js";
 
 const median = (xs: number[]): number => {

@@ -50,7 +50,7 @@ import {
 import { registerElementwise } from "./elementwise.js";
 import { registerFused } from "./fused.js";
 import { registerNativeKernels } from "./native-kernels.js";
-import { registerLoraDense } from "./lora-dense.js";
+import { registerDense } from "./dense.js";
 import { registerReduce } from "./reduce.js";
 import { override, stockKernel } from "./registry.js";
 
@@ -262,7 +262,7 @@ export const registerFillins = (): string[] => {
   done.push(...registerReduce(["wasm", "cpu"]));
   done.push(...registerFused(["wasm", "cpu"]));
   done.push(...registerNativeKernels(["wasm", "cpu"]));
-  done.push(...registerLoraDense(["wasm", "cpu"]));
+  done.push(...registerDense(["wasm", "cpu"]));
   registered = done;
   return done;
 };

@@ -167,4 +167,4 @@ export { registeredFillins } from "./fillins.js";
 export { loadNativeGemm } from "./gemm.js";
 export type { GemmPath } from "./matmul.js";
 export { fusedEnabled, setFused } from "./fused.js";
-export { setFusedLora, fusedLoraEnabled } from "./lora-dense.js";
+export { setFusedLora, fusedLoraEnabled } from "./dense.js";

@@ -4,6 +4,7 @@
  * `conv1d` (transformers' GPT-2 `Conv1D`, weight [in, out], y = x·W + b).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { denseNative } from "../backend/dense.js";
 import { node, type Node } from "../tree/node.js";
 import { kaimingUniformA5, split, uniform, type Seed } from "./init.js";
 import type { KindDef } from "./registry.js";
@@ -11,13 +12,16 @@ import type { KindDef } from "./registry.js";
 export type Linear = Node<"linear", "weight" | "bias">;
 export type Conv1D = Node<"conv1d", "weight" | "bias">;
 
-/** `x·W` (or `x·Wᵀ`) over the last axis of an input of any rank. */
+/** `x·W` (or `x·Wᵀ`) + bias over the last axis of an input of any rank (one native kernel where available: src/backend/dense.ts). */
 export const dense = (x: tf.Tensor, w: tf.Tensor, transposeW: boolean, bias?: tf.Tensor): tf.Tensor => {
   const inDim = x.shape[x.shape.length - 1] as number;
   const outDim = (transposeW ? w.shape[0] : w.shape[1]) as number;
   const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
-  let y = tf.matMul(x2, w, false, transposeW);
-  if (bias !== undefined) y = tf.add(y, bias);
+  let y = denseNative(x2, w, transposeW, bias);
+  if (y === undefined) {
+    y = tf.matMul(x2, w, false, transposeW);
+    if (bias !== undefined) y = tf.add(y, bias);
+  }
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
 };
 

@@ -1,5 +1,5 @@
 /**
- * LoRA layers through the fused LoRA dense op (src/backend/lora-dense.ts,
+ * LoRA layers through the fused LoRA dense op (src/backend/dense.ts,
  * hooked into `loraForward`): on a `linear` + `conv1d` stack, outputs and the
  * gradients of every trainable param are the composite path's, and the fused
  * kernel runs exactly where it should (plain adapters; not with DoRA, not
@@ -24,7 +24,7 @@ import {
   type LoraConfig,
   type Node,
 } from "../../src/index.js";
-import { LORA_DENSE, setFusedLora } from "../../src/backend/lora-dense.js";
+import { LORA_DENSE, setFusedLora } from "../../src/backend/dense.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import { expectClose, noLeaks, seeded, type Result } from "../backend/helpers.js";
 

@@ -16,7 +16,7 @@ import { forward, type Ctx } from "../../nn/registry.js";
 import { kaimingUniformA5, normal, split, uniform } from "../../nn/init.js";
 import { conv2dNCHW, type Conv2dMeta } from "../../nn/conv.js";
 import { conv1dKind, dense, linearKind } from "../../nn/linear.js";
-import { loraDense } from "../../backend/lora-dense.js";
+import { loraDense } from "../../backend/dense.js";
 import { asIds } from "../../nn/embedding.js";
 import { stopGradient, tidy } from "../../nn/ops.js";
 import { baseLayer, innermostBase, settingsOf, slotModule, slotParam, hasSlot } from "../layer.js";
@@ -233,7 +233,7 @@ const builtinDense = (n: Node, ctx: Ctx, bias: boolean): boolean =>
   (bias || n.params["bias"] === undefined);
 
 /**
- * The first of `adapters` that the fused LoRA dense op (../../backend/lora-dense.ts)
+ * The first of `adapters` that the fused LoRA dense op (../../backend/dense.ts)
  * can fold into the base product, or undefined: a plain `linear`/`conv1d`
  * base (not a nested adapter, built-in forward), and an adapter without DoRA,
  * without `lora_bias`, whose dropout is inactive (eval, or p = 0).

@@ -1,5 +1,6 @@
 /**
- * The fused LoRA dense op (src/backend/lora-dense.ts) against autodiff of the
+ * The plain dense op `x·op(W) + b` and the fused LoRA dense op
+ * (src/backend/dense.ts) against autodiff of the
  * composite form `x·op(W) + b + s·(x·Aᵀ)·Bᵀ`, on wasm and cpu, native GEMM
  * path: the value and the gradient w.r.t. every input (x, W, bias, A, B),
  * both weight layouts, with and without a bias, N = 1 and r = 1 among the
@@ -11,7 +12,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend, setGemmPath } from "../../src/backend/index.js";
 import { setFused } from "../../src/backend/fused.js";
-import { LORA_DENSE, LORA_DENSE_DX, LORA_GEMM, loraDense, setFusedLora } from "../../src/backend/lora-dense.js";
+import { DENSE, LORA_DENSE, LORA_DENSE_DX, LORA_GEMM, denseNative, loraDense, setFusedLora } from "../../src/backend/dense.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import { expectClose, noLeaks, on, seeded } from "./helpers.js";
 
@@ -216,9 +217,61 @@ describe.each(["wasm", "cpu"])("loraDense on %s", (backend) => {
   });
 });
 
+describe.each(["wasm", "cpu"])("denseNative on %s", (backend) => {
+  /** [y, dx, dW, (db)] of Σ up ⊙ (x·op(W) + b), by `f`. */
+  const run = (c: Case, f: (x: tf.Tensor, w: tf.Tensor, t: boolean, b?: tf.Tensor) => tf.Tensor) => (): tf.Tensor[] => {
+    const o = operands(c);
+    const params = [o.x, o.w, ...(o.bias !== undefined ? [o.bias] : [])];
+    const loss = (...p: tf.Tensor[]) => tf.sum(tf.mul(f(p[0] as tf.Tensor, p[1] as tf.Tensor, c.transposeW, p[2]), o.up));
+    return [f(o.x, o.w, c.transposeW, o.bias), ...tf.grads(loss)(params)];
+  };
+  const ours = (x: tf.Tensor, w: tf.Tensor, t: boolean, b?: tf.Tensor): tf.Tensor => {
+    const y = denseNative(x, w, t, b);
+    if (y === undefined) throw new Error("denseNative declined");
+    return y;
+  };
+  const reference = (x: tf.Tensor, w: tf.Tensor, t: boolean, b?: tf.Tensor): tf.Tensor => {
+    const y = tf.matMul(x, w, false, t);
+    return b === undefined ? y : tf.add(y, b);
+  };
+
+  it.runIf(native())("value and gradients w.r.t. x, W, bias equal matMul + add under autodiff", async () => {
+    await noLeaks(() =>
+      fc.assert(
+        fc.asyncProperty(caseArb, async (c) => {
+          const got = await on(backend, run(c, ours));
+          expect(got.length).toBe(c.bias ? 4 : 3);
+          expectClose(got, await on(backend, run(c, reference)), 2e-5, JSON.stringify(c));
+        }),
+        { numRuns: 60 },
+      ),
+    );
+  });
+
+  it.runIf(native())("a frozen W gets no product: the gradient w.r.t. x alone is one GEMM kernel", async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const c: Case = { n: 6, k: 5, m: 4, r: 1, transposeW: true, bias: true, scaling: 1, seed: 9 };
+      const o = operands(c);
+      const info = await tf.profile(() => {
+        tf.dispose(tf.grad((x: tf.Tensor) => tf.sum(tf.mul(ours(x, o.w, true, o.bias), o.up)))(o.x));
+      });
+      const names = info.kernels.map((k) => k.name);
+      expect(names.filter((k) => k === DENSE)).toHaveLength(1);
+      expect(names.filter((k) => k === LORA_GEMM || k === tf.BatchMatMul)).toHaveLength(1);
+      expect(names.filter((k) => k === tf.Sum)).toHaveLength(1); // the loss's; no bias gradient
+      tf.dispose(Object.values(o).filter((t): t is tf.Tensor => t !== undefined));
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+});
+
 describe("the fused kernels are registered", () => {
   it("on wasm and cpu", () => {
-    for (const b of ["wasm", "cpu"]) for (const k of [LORA_DENSE, LORA_DENSE_DX, LORA_GEMM]) expect(tf.getKernel(k, b), `${b}/${k}`).toBeDefined();
+    for (const b of ["wasm", "cpu"]) for (const k of [LORA_DENSE, LORA_DENSE_DX, LORA_GEMM, DENSE]) expect(tf.getKernel(k, b), `${b}/${k}`).toBeDefined();
     expect(tf.getGradient(LORA_DENSE)).toBeDefined();
+    expect(tf.getGradient(DENSE)).toBeDefined();
   });
 });

@@ -1,5 +1,7 @@
 /**
- * A fused LoRA dense layer over the native GEMM (`wasm` and `cpu` backends):
+ * Dense layers over the native GEMM (`wasm` and `cpu` backends): the plain
+ * layer y = x·op(W) + b ({@link denseNative}: the bias is the GEMM's starting
+ * C, not a separate `Add`), and the fused LoRA layer
  *
  *   y = x·op(W) + b + s·(x·Aᵀ)·Bᵀ
  *
@@ -42,6 +44,7 @@ import { activeNativeGemm, withFewThreads } from "./matmul.js";
 export const LORA_DENSE = "PeftLoraDense";
 export const LORA_DENSE_DX = "PeftLoraDenseDx";
 export const LORA_GEMM = "PeftLoraGemm";
+export const DENSE = "PeftDense";
 
 const gemmOrThrow = (): NativeGemm => {
   const g = activeNativeGemm();
@@ -159,6 +162,65 @@ const loraDenseGrad: tf.GradConfig = {
 };
 
 // ---------------------------------------------------------------------------
+// the plain dense layer
+
+/** y = x·op(W) + bias: bias rows first, then the product accumulated (beta = 1). */
+const denseKernel: tf.KernelFunc = (args) => {
+  const { x, w, bias } = args.inputs as { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo };
+  const { transposeW } = args.attrs as unknown as DenseAttrs;
+  const be = args.backend as tf.KernelBackend;
+  const g = gemmOrThrow();
+  const [n, k] = x.shape as [number, number];
+  const m = w.shape[transposeW ? 0 : 1] as number;
+  const yOut = allocF32(be, [n, m]);
+  const Y = yOut.view();
+  let beta = 0;
+  if (bias != null) {
+    const bv = f32(be, bias);
+    for (let i = 0; i < n; i++) Y.set(bv, i * m);
+    beta = 1;
+  }
+  gemm(g, false, transposeW, n, m, k, 1, f32(be, x), f32(be, w), beta, Y);
+  return yOut.info;
+};
+
+/** Gradients of {@link DENSE} (lazy per input: a frozen W costs no product). */
+const denseGrad: tf.GradConfig = {
+  kernelName: DENSE,
+  inputsToSave: ["x", "w"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, w] = saved as [tf.Tensor, tf.Tensor];
+    const { transposeW } = attrs as unknown as DenseAttrs;
+    const d = dy as tf.Tensor;
+    return {
+      // y = x·W (W [k, m]): dx = dy·Wᵀ, dW = xᵀ·dy; y = x·Wᵀ (W [m, k]): dx = dy·W, dW = dyᵀ·x
+      x: () => scaledProduct(d, w, false, !transposeW, 1),
+      w: () => (transposeW ? scaledProduct(d, x, true, false, 1) : scaledProduct(x, d, true, false, 1)),
+      bias: () => tf.sum(d, 0),
+    };
+  },
+};
+
+/**
+ * `x·op(W) + bias` for a 2-D float32 x [N, in] (callers reshape), W [in, out]
+ * (`transposeW = false`) or [out, in] (`transposeW = true`), bias [out]:
+ * one kernel, the bias as the GEMM's starting output; gradients only for the
+ * inputs that need them. `undefined` where it does not apply (as
+ * {@link loraDense}), and callers use `matMul` + `add`.
+ *
+ * @example
+ *   const y = denseNative(x2, w, true, b) ?? tf.add(tf.matMul(x2, w, false, true), b)
+ */
+export const denseNative = (x: tf.Tensor, w: tf.Tensor, transposeW: boolean, bias: tf.Tensor | undefined): tf.Tensor | undefined => {
+  if (activeNativeGemm() === undefined || !fusedEnabled() || tf.getKernel(DENSE, tf.getBackend()) === undefined) return undefined;
+  if (![x, w, bias].every(f32Tensor) || x.rank !== 2 || w.rank !== 2 || (bias !== undefined && bias.rank !== 1)) return undefined;
+  const [n, k] = x.shape as [number, number];
+  const [wk, m] = (transposeW ? [w.shape[1], w.shape[0]] : w.shape) as [number, number];
+  if (wk !== k || (bias !== undefined && bias.shape[0] !== m) || n === 0 || k === 0 || m === 0) return undefined;
+  return tf.engine().runKernel(DENSE, bias !== undefined ? { x, w, bias } : { x, w }, { transposeW, scaling: 1 }) as tf.Tensor;
+};
+
+// ---------------------------------------------------------------------------
 // the op
 
 let enabled: boolean | undefined;
@@ -214,12 +276,14 @@ const KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
   [LORA_DENSE, loraDenseKernel],
   [LORA_DENSE_DX, loraDenseDxKernel],
   [LORA_GEMM, loraGemmKernel],
+  [DENSE, denseKernel],
 ];
 
-/** Register the LoRA dense kernels on `backends` and its gradient (idempotent); returns `backend/name` for each. */
-export const registerLoraDense = (backends: ReadonlyArray<string>): string[] => {
+/** Register the dense kernels on `backends` and their gradients (idempotent); returns `backend/name` for each. */
+export const registerDense = (backends: ReadonlyArray<string>): string[] => {
   const done: string[] = [];
   if (tf.getGradient(LORA_DENSE) === undefined) tf.registerGradient(loraDenseGrad);
+  if (tf.getGradient(DENSE) === undefined) tf.registerGradient(denseGrad);
   for (const backendName of backends) {
     for (const [kernelName, kernelFunc] of KERNELS) {
       if (tf.getKernel(kernelName, backendName) === undefined) tf.registerKernel({ kernelName, backendName, kernelFunc });

@@ -1,0 +1,18 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../src/index.js";
+import { fusedSelfAttention } from "../src/backend/fused.js";
+import { activeNativeGemm } from "../src/backend/matmul.js";
+await initBackend({ quiet: true });
+const qkv = tf.randomNormal([8, 128, 768]);
+const bias = tf.zeros([1, 1, 128, 128]);
+const g = activeNativeGemm()!;
+const B = 8, H = 4, T = 128, D = 256, D3 = 768, hd = 64;
+const x = new Float32Array(B * T * D3).map(() => Math.random());
+const s = new Float32Array(B * H * T * T);
+const time = (f: () => void, n = 20) => { for (let i = 0; i < 3; i++) f(); const t = performance.now(); for (let i = 0; i < n; i++) f(); return ((performance.now() - t) / n).toFixed(2); };
+const qk = (threads: number) => () => { g.setThreads(threads); for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) g.sgemm(false, true, T, T, hd, 0.125, x.subarray(b * T * D3 + h * hd), D3, x.subarray(b * T * D3 + D + h * hd), D3, 0, s.subarray((b * H + h) * T * T), T); g.setThreads(2); };
+console.log("QK^T 32 heads, 1 thread:", time(qk(1)), "ms; 2 threads:", time(qk(2)), "ms");
+const sm = tf.randomNormal([8, 4, 128, 128]);
+console.log("softmax [8,4,128,128]:", time(() => tf.tidy(() => { tf.softmax(sm).dataSync; })), "ms");
+console.log("fused attention fwd:", time(() => tf.tidy(() => { fusedSelfAttention(qkv, bias, 4, 0.125); })), "ms");
+console.log("fused attention fwd+bwd:", time(() => tf.tidy(() => { tf.grad((q: tf.Tensor) => tf.sum(fusedSelfAttention(q, bias, 4, 0.125)!))(qkv); })), "ms");
