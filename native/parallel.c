@@ -7,7 +7,13 @@
  * result never depends on threads being available. Each item is written by
  * exactly one chunk: results are the same for any thread count.
  */
-#define _POSIX_C_SOURCE 200809L
+/* sysconf(_SC_NPROCESSORS_ONLN) under -std=c11: glibc wants _DEFAULT_SOURCE, macOS _DARWIN_C_SOURCE */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE
+#endif
 #include "parallel.h"
 
 #include <pthread.h>
