@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "peft_gemm",
-      "sources": ["peft_gemm.c", "peft_kernels_napi.c", "peft_kernels.c", "parallel.c"],
+      "sources": ["peft_gemm.c", "peft_kernels_napi.c", "peft_pointwise.c", "peft_norm.c", "parallel.c"],
       "cflags": ["-O3", "-std=c11", "-fno-trapping-math", "-fno-math-errno", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='mac'", {

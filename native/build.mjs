@@ -116,7 +116,7 @@ if (how === undefined) {
   const out = join(buildDir, "Release", "peft_gemm.tmp.node");
   const args = [
     "-O3", "-std=c11", "-fno-trapping-math", "-fno-math-errno", "-fPIC", "-shared", "-DNODE_GYP_MODULE_NAME=peft_gemm", `-I${nodeInclude}`, ...blasFlags,
-    ...["peft_gemm.c", "peft_kernels_napi.c", "peft_kernels.c", "parallel.c"].map((f) => join(here, f)), "-o", out, "-pthread", ...(mac ? ["-undefined", "dynamic_lookup"] : []), ...blasLibs,
+    ...["peft_gemm.c", "peft_kernels_napi.c", "peft_pointwise.c", "peft_norm.c", "parallel.c"].map((f) => join(here, f)), "-o", out, "-pthread", ...(mac ? ["-undefined", "dynamic_lookup"] : []), ...blasLibs,
   ];
   if (run(cc, args).status !== 0) skip(`compiling peft_gemm.c failed; see ${log}`);
   copyFileSync(out, target);

@@ -2,7 +2,7 @@
  * parallel_for for the row-wise kernels: the calling thread takes the first
  * chunk, one short-lived pthread each the others, then joins them. A thread
  * start costs tens of microseconds, and more when the cores are busy; callers
- * pass a grain that keeps every chunk well above that (see peft_kernels.c). If a
+ * pass a grain that keeps every chunk well above that (see kernel_common.h). If a
  * thread cannot be started its chunk runs on the calling thread, so the
  * result never depends on threads being available. Each item is written by
  * exactly one chunk: results are the same for any thread count.

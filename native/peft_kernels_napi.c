@@ -1,13 +1,17 @@
 /*
- * N-API wrappers of peft_kernels.c. Every wrapper checks its sizes against
- * the arrays it was given (a wrong shape is a JavaScript exception, not a
- * memory corruption); optional operands are passed as null.
+ * N-API wrappers of the kernels in peft_pointwise.c and peft_norm.c. Every
+ * wrapper checks its sizes against the arrays it was given (a wrong shape is
+ * a JavaScript exception, not a memory corruption); optional operands are
+ * passed as null.
  *
  *   geluTanh(x, y, n)                         y = x·σ(2·√(2/π)(x + 0.044715x³))
  *   geluTanhGrad(dy, x, dx, n)                dx = dy·d gelu/dx
  *   layerNorm(x, w?, b?, y, mean, rstd, n, d, eps)
  *   layerNormGradX(dy, x, w?, mean, rstd, dx, n, d)
  *   layerNormGradParams(dy, x, mean, rstd, dw?, db?, n, d)
+ *   rmsNorm(x, w?, y, rstd, n, d, eps)
+ *   rmsNormGradX(dy, x, w?, rstd, dx, n, d)
+ *   rmsNormGradW(dy, x, rstd, dw, n, d)
  *   adamw(p, g, m, v, pOut, mOut, vOut, n, decay, b1, c1, b2, c2, stepSize, bc2Sqrt, eps)
  *   setKernelThreads(n), kernelThreads()      threads of the kernels above (parallel.c)
  */
@@ -118,6 +122,54 @@ static napi_value LayerNormGradParams(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  ARGS("rmsNorm", 7);
+  int64_t n, d;
+  double eps;
+  float *x, *w, *y, *rstd;
+  SIZE("rmsNorm", 4, n);
+  SIZE("rmsNorm", 5, d);
+  if (!get_f64(env, argv[6], &eps)) FAIL(env, "peft_gemm.rmsNorm: eps must be a number");
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("rmsNorm", 0, nd, 0, x);
+  OPERAND("rmsNorm", 1, (uint64_t)d, 1, w);
+  OPERAND("rmsNorm", 2, nd, 0, y);
+  OPERAND("rmsNorm", 3, (uint64_t)n, 0, rstd);
+  if (d > 0) peft_rms_norm(x, w, y, rstd, n, d, (float)eps);
+  return NULL;
+}
+
+static napi_value RmsNormGradX(napi_env env, napi_callback_info info) {
+  ARGS("rmsNormGradX", 7);
+  int64_t n, d;
+  float *dy, *x, *w, *rstd, *dx;
+  SIZE("rmsNormGradX", 5, n);
+  SIZE("rmsNormGradX", 6, d);
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("rmsNormGradX", 0, nd, 0, dy);
+  OPERAND("rmsNormGradX", 1, nd, 0, x);
+  OPERAND("rmsNormGradX", 2, (uint64_t)d, 1, w);
+  OPERAND("rmsNormGradX", 3, (uint64_t)n, 0, rstd);
+  OPERAND("rmsNormGradX", 4, nd, 0, dx);
+  if (d > 0) peft_rms_norm_grad_x(dy, x, w, rstd, dx, n, d);
+  return NULL;
+}
+
+static napi_value RmsNormGradW(napi_env env, napi_callback_info info) {
+  ARGS("rmsNormGradW", 6);
+  int64_t n, d;
+  float *dy, *x, *rstd, *dw;
+  SIZE("rmsNormGradW", 4, n);
+  SIZE("rmsNormGradW", 5, d);
+  uint64_t nd = (uint64_t)n * (uint64_t)d;
+  OPERAND("rmsNormGradW", 0, nd, 0, dy);
+  OPERAND("rmsNormGradW", 1, nd, 0, x);
+  OPERAND("rmsNormGradW", 2, (uint64_t)n, 0, rstd);
+  OPERAND("rmsNormGradW", 3, (uint64_t)d, 0, dw);
+  peft_rms_norm_grad_w(dy, x, rstd, dw, n, d);
+  return NULL;
+}
+
 static napi_value AdamW(napi_env env, napi_callback_info info) {
   ARGS("adamw", 16);
   int64_t n;
@@ -158,6 +210,9 @@ napi_status peft_register_kernels(napi_env env, napi_value exports) {
       {"layerNormGradX", NULL, LayerNormGradX, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormGradParams", NULL, LayerNormGradParams, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rmsNorm", NULL, RmsNorm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rmsNormGradX", NULL, RmsNormGradX, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rmsNormGradW", NULL, RmsNormGradW, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setKernelThreads", NULL, SetKernelThreads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"kernelThreads", NULL, KernelThreads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -49,7 +49,8 @@ import {
 } from "./internals.js";
 import { registerElementwise } from "./elementwise.js";
 import { registerFused } from "./fused.js";
-import { registerNativeKernels } from "./native-kernels.js";
+import { registerNativeNorm } from "./native-norm.js";
+import { registerNativePointwise } from "./native-pointwise.js";
 import { registerDense } from "./dense.js";
 import { registerReduce } from "./reduce.js";
 import { override, stockKernel } from "./registry.js";
@@ -261,7 +262,8 @@ export const registerFillins = (): string[] => {
   done.push(...registerElementwise(["wasm", "cpu"]));
   done.push(...registerReduce(["wasm", "cpu"]));
   done.push(...registerFused(["wasm", "cpu"]));
-  done.push(...registerNativeKernels(["wasm", "cpu"]));
+  done.push(...registerNativeNorm(["wasm", "cpu"]));
+  done.push(...registerNativePointwise(["wasm", "cpu"]));
   done.push(...registerDense(["wasm", "cpu"]));
   registered = done;
   return done;

@@ -39,7 +39,7 @@ export interface NativeGemm {
 }
 
 /**
- * The addon's LayerNorm, tanh-GELU and AdamW kernels (native/peft_kernels.c), over
+ * The addon's LayerNorm, RMSNorm, tanh-GELU and AdamW kernels (native/peft_norm.c, native/peft_pointwise.c), over
  * float32 arrays in place; [n, d] row-major; `null` for an absent operand.
  */
 export interface NativeKernels {
@@ -55,6 +55,9 @@ export interface NativeKernels {
   ): void;
   geluTanh(x: Float32Array, y: Float32Array, n: number): void;
   geluTanhGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): void;
+  rmsNorm(x: Float32Array, w: Float32Array | null, y: Float32Array, rstd: Float32Array, n: number, d: number, eps: number): void;
+  rmsNormGradX(dy: Float32Array, x: Float32Array, w: Float32Array | null, rstd: Float32Array, dx: Float32Array, n: number, d: number): void;
+  rmsNormGradW(dy: Float32Array, x: Float32Array, rstd: Float32Array, dw: Float32Array, n: number, d: number): void;
   adamw(
     p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, n: number,
     decay: number, b1: number, c1: number, b2: number, c2: number, stepSize: number, bc2Sqrt: number, eps: number,

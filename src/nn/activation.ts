@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { asCustom, fusedEnabled } from "../backend/fused.js";
-import { geluTanhNative } from "../backend/native-kernels.js";
+import { geluTanhNative } from "../backend/native-pointwise.js";
 import { node, type Node } from "../tree/node.js";
 import type { KindDef } from "./registry.js";
 
@@ -59,7 +59,7 @@ export const geluTanhFused = tf.customGrad(
  * wasm backend's `Tanh` (and `Pow`) are scalar libm loops (~25 ms per million
  * elements), its `Sigmoid` and arithmetic are XNNPACK's vectorised kernels
  * (~1 ms); a GPT-2 step spent ~100 ms in `Tanh`. With the native addon it is
- * one kernel each way (src/backend/native-kernels.ts). float32 only; other dtypes
+ * one kernel each way (src/backend/native-pointwise.ts). float32 only; other dtypes
  * (and `PEFT_TS_FUSED=0`) take {@link geluTanhComposite}.
  */
 export const geluTanh = (x: tf.Tensor): tf.Tensor =>

@@ -1,7 +1,7 @@
 /** Normalisation layers: `layerNorm` (torch nn.LayerNorm over the last axis) and `rmsNorm` (LLaMA). */
 import * as tf from "@tensorflow/tfjs-core";
 import { fusedEnabled } from "../backend/fused.js";
-import { layerNormNative } from "../backend/native-kernels.js";
+import { layerNormNative, rmsNormNative } from "../backend/native-norm.js";
 import { node, type Node } from "../tree/node.js";
 import type { KindDef } from "./registry.js";
 
@@ -11,7 +11,7 @@ export type RmsNorm = Node<"rmsNorm", "weight">;
 /**
  * (x − mean) / √(var + eps) · w + b over the last axis (biased variance, as
  * torch). With the native addon, one kernel each way
- * (src/backend/native-kernels.ts); otherwise float32 takes
+ * (src/backend/native-norm.ts); otherwise float32 takes
  * {@link layerNormFused}: the same forward ops with a hand-written backward
  * (~11 ops instead of autodiff's ~20; a GPT-2 step runs 9 of them);
  * `PEFT_TS_FUSED=0` and other dtypes take {@link layerNormComposite}.
@@ -81,13 +81,18 @@ export const layerNormKind: KindDef = {
 export const rmsNormKind: KindDef = {
   kind: "rmsNorm",
   doc: "x / √(mean(x²) + eps) · w",
-  forward: (n, x) => {
-    const eps = (n.meta["eps"] as number | undefined) ?? 1e-6;
-    const ms = tf.mean(tf.square(x), x.rank - 1, true);
-    const y = tf.mul(x, tf.rsqrt(tf.add(ms, eps)));
-    const w = n.params["weight"];
-    return w === undefined ? y : tf.mul(y, w);
-  },
+  forward: (n, x) => rmsNormOf(x, (n.meta["eps"] as number | undefined) ?? 1e-6, n.params["weight"]),
+};
+
+/** x·rsqrt(mean(x²) + eps)·w over the last axis: one native kernel each way where available, else {@link rmsNormComposite}. */
+export const rmsNormOf = (x: tf.Tensor, eps: number, w?: tf.Tensor): tf.Tensor =>
+  (w !== undefined ? rmsNormNative(x, eps, w) : undefined) ?? rmsNormComposite(x, eps, w);
+
+/** {@link rmsNormOf} composed from ops, as HF's LlamaRMSNorm writes it (autodiff gradient). */
+export const rmsNormComposite = (x: tf.Tensor, eps: number, w?: tf.Tensor): tf.Tensor => {
+  const ms = tf.mean(tf.square(x), x.rank - 1, true);
+  const y = tf.mul(x, tf.rsqrt(tf.add(ms, eps)));
+  return w === undefined ? y : tf.mul(y, w);
 };
 
 /** A `layerNorm` node (weight 1, bias 0). */

@@ -1,11 +1,14 @@
 /**
- * The native LayerNorm and tanh-GELU kernels (src/backend/native-kernels.ts
- * over native/peft_kernels.c), on wasm and cpu:
+ * The native norm and element-wise kernels (src/backend/native-norm.ts,
+ * src/backend/native-pointwise.ts over native/peft_norm.c and
+ * native/peft_pointwise.c), on wasm and cpu:
  *
  * - LayerNorm: values and gradients w.r.t. x, γ, β against float64 (and no
  *   worse than the composite form), over random shapes incl. last axes that
  *   are not a multiple of the C code's 8 partial sums, row spreads near √eps,
  *   and large offsets;
+ * - RMSNorm: values and gradients w.r.t. x and w against the composite form
+ *   (HF's LlamaRMSNorm as ops, under autodiff);
  * - GELU: values and gradients against the tanh form as written, incl.
  *   inputs far into both tails (where the kernel's exp clamps);
  * - registered (lazy) gradients: differentiating w.r.t. x alone runs no
@@ -25,12 +28,13 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend/index.js";
 import { setFused } from "../../src/backend/fused.js";
-import { ADAMW, GELU_TANH, LAYER_NORM, LAYER_NORM_GRAD_PARAMS, LAYER_NORM_GRAD_X, geluTanhNative, layerNormNative } from "../../src/backend/native-kernels.js";
+import { LAYER_NORM, LAYER_NORM_GRAD_PARAMS, LAYER_NORM_GRAD_X, RMS_NORM_GRAD_W, RMS_NORM_GRAD_X, layerNormNative, rmsNormNative } from "../../src/backend/native-norm.js";
+import { ADAMW, GELU_TANH, geluTanhNative } from "../../src/backend/native-pointwise.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import type { NativeKernels } from "../../src/backend/gemm.js";
 import { geluTanhComposite } from "../../src/nn/activation.js";
 import { adamw } from "../../src/train/optim/adamw.js";
-import { layerNormComposite } from "../../src/nn/norm.js";
+import { layerNormComposite, rmsNormComposite } from "../../src/nn/norm.js";
 import { expectClose, layerNormF64, noLeaks, on, size, values } from "./helpers.js";
 
 beforeAll(() => setFused(true));
@@ -88,6 +92,56 @@ describe.skipIf(!haveKernels).each(["wasm", "cpu"])("native kernels on %s", (bac
         { numRuns: 60 },
       ),
     );
+  });
+
+  it("RMSNorm: values and gradients w.r.t. x and w equal the composite form under autodiff", async () => {
+    await noLeaks(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }),
+          fc.integer({ min: 1, max: 21 }),
+          fc.constantFrom(1e-6, 1e-2),
+          fc.constantFrom(0.01, 1, 30),
+          fc.integer({ min: 1, max: 999 }),
+          async (lead, c, eps, scale, seed) => {
+            const shape = [...lead, c];
+            const run = (rms: (x: tf.Tensor, eps: number, w: tf.Tensor) => tf.Tensor) => (): tf.Tensor[] => {
+              const x = tf.mul(tf.tensor(values(size(shape), seed), shape), scale);
+              const w = tf.add(tf.tensor1d(values(c, seed + 1)), 1);
+              const u = tf.tensor(values(size(shape), seed + 3), shape);
+              const loss = (xi: tf.Tensor, wi: tf.Tensor) => tf.sum(tf.mul(rms(xi, eps, wi), u));
+              return [rms(x, eps, w), ...tf.grads(loss as (...a: tf.Tensor[]) => tf.Tensor)([x, w])];
+            };
+            const nativeRms = (x: tf.Tensor, e: number, w: tf.Tensor): tf.Tensor => {
+              const y = rmsNormNative(x, e, w);
+              if (y === undefined) throw new Error("native RMSNorm declined");
+              return y;
+            };
+            // float32 both ways; the native mean square is taken in float64
+            expectClose(await on(backend, run(nativeRms)), await on(backend, run(rmsNormComposite)), 2e-5, `${shape} ${eps} ×${scale}`);
+          },
+        ),
+        { numRuns: 60 },
+      ),
+    );
+  });
+
+  it("RMSNorm: the gradient w.r.t. x alone runs no weight-gradient kernel", async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const x = tf.tensor(values(2 * 3 * 8, 5), [2, 3, 8]);
+      const w = tf.ones([8]);
+      const names = async (f: () => tf.Tensor | tf.Tensor[]) => (await tf.profile(() => void tf.dispose(f()))).kernels.map((k) => k.name);
+      const onlyX = await names(() => tf.grad((t: tf.Tensor) => tf.sum(rmsNormNative(t, 1e-6, w) as tf.Tensor))(x));
+      const both = await names(() => tf.grads((t: tf.Tensor, wi: tf.Tensor) => tf.sum(rmsNormNative(t, 1e-6, wi) as tf.Tensor))([x, w]));
+      expect(onlyX).toContain(RMS_NORM_GRAD_X);
+      expect(onlyX).not.toContain(RMS_NORM_GRAD_W);
+      expect(both).toContain(RMS_NORM_GRAD_W);
+      tf.dispose([x, w]);
+    } finally {
+      await tf.setBackend(prev);
+    }
   });
 
   it("GELU (tanh form): values and gradient equal the form as written, tails included", async () => {
@@ -238,7 +292,7 @@ describe.skipIf(!haveKernels).each(["wasm", "cpu"])("native kernels on %s", (bac
 });
 
 describe.skipIf(!haveKernels)("native kernel threads", () => {
-  it("give the same bits on 1, 2 and 5 threads (GELU, its gradient, LayerNorm, AdamW)", () => {
+  it("give the same bits on 1, 2 and 5 threads (GELU, its gradient, LayerNorm, RMSNorm, AdamW)", () => {
     const k = native as NativeKernels;
     const before = k.kernelThreads();
     const n = 3 * (1 << 20) + 17; // above every kernel's split size, not a multiple of the chunk count
@@ -257,12 +311,17 @@ describe.skipIf(!haveKernels)("native kernel threads", () => {
       const rstd = new Float32Array(rowsN);
       const lnGrad = new Float32Array(rowsN * d);
       const [p, m, v] = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      const rms = new Float32Array(rowsN * d);
+      const rmsRstd = new Float32Array(rowsN);
+      const rmsGrad = new Float32Array(rowsN * d);
       k.geluTanh(x, gelu, n);
       k.geluTanhGrad(dy, x, geluGrad, n);
       k.layerNorm(x, w, b, ln, mean, rstd, rowsN, d, 1e-5);
       k.layerNormGradX(dy, x, w, mean, rstd, lnGrad, rowsN, d);
       k.adamw(x, dy, x, gelu, p, m, v, n, 0.999, 0.9, 0.1, 0.999, 0.001, 1e-3, 0.03, 1e-8);
-      return [gelu, geluGrad, ln, mean, rstd, lnGrad, p, m, v];
+      k.rmsNorm(x, w, rms, rmsRstd, rowsN, d, 1e-6);
+      k.rmsNormGradX(dy, x, w, rmsRstd, rmsGrad, rowsN, d);
+      return [gelu, geluGrad, ln, mean, rstd, lnGrad, p, m, v, rms, rmsRstd, rmsGrad];
     };
     try {
       const one = run(1);

@@ -3,7 +3,7 @@
  * (amsgrad = false, maximize = false).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { adamwNative } from "../../backend/native-kernels.js";
+import { adamwNative } from "../../backend/native-pointwise.js";
 import { assertSameStructure, mapParams, type Params } from "../params.js";
 import { learningRateAt, type LearningRate, type Optimizer } from "./types.js";
 
