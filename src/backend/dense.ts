@@ -27,7 +27,7 @@
  *   ignored.
  *
  * Products with a rank-r side (~2·N·in·r flops) run on one OpenBLAS thread,
- * the base products on the configured count (see matmul.ts
+ * the base products on the configured count (see matmul-native.ts
  * `SINGLE_THREAD_FLOPS`).
  *
  * {@link loraDense} returns `undefined` where it does not apply (no native
@@ -39,7 +39,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { NativeGemm } from "./gemm.js";
 import { allocF32 } from "./internals.js";
 import { f32, fusedEnabled } from "./fused.js";
-import { activeNativeGemm, withFewThreads } from "./matmul.js";
+import { activeNativeGemm } from "./matmul.js";
+import { withFewThreads } from "./matmul-native.js";
 
 export const LORA_DENSE = "PeftLoraDense";
 export const LORA_DENSE_DX = "PeftLoraDenseDx";

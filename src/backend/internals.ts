@@ -121,3 +121,23 @@ export const allocF32 = (
   }
   throw new Error("[peft-ts] allocF32: unsupported backend");
 };
+
+/** A tensor's values as the typed array of its dtype (float32, int32, bool). */
+export type TypedValues = Float32Array | Int32Array | Uint8Array;
+
+/** A tensor's values in place, typed by dtype (float32, int32, bool; else undefined). */
+export const typedView = (be: tf.KernelBackend, t: tf.TensorInfo): TypedValues | undefined => {
+  if (t.dtype !== "float32" && t.dtype !== "int32" && t.dtype !== "bool") return undefined;
+  if (isWasm(be)) {
+    const d = be.dataIdMap.get(t.dataId);
+    if (d === undefined) return undefined;
+    const n = sizeOf(t.shape);
+    const buf = be.wasm.HEAPU8.buffer;
+    return t.dtype === "float32" ? new Float32Array(buf, d.memoryOffset, n) : t.dtype === "int32" ? new Int32Array(buf, d.memoryOffset, n) : new Uint8Array(buf, d.memoryOffset, n);
+  }
+  if (isCpu(be)) {
+    const v = be.data.get(t.dataId)?.values;
+    return v instanceof Float32Array || v instanceof Int32Array || v instanceof Uint8Array ? v : undefined;
+  }
+  return undefined;
+};

@@ -6,10 +6,10 @@
  * whose gradient needs `UnsortedSegmentSum`), so they work under `tf.grad`.
  * On the `wasm` and `cpu` backends the cross-entropy is one fused kernel
  * with a hand-written gradient (`softmax − onehot`, see
- * src/backend/fused.ts); elsewhere it is composed from ops.
+ * src/backend/softmax-xent.ts); elsewhere it is composed from ops.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { sparseSoftmaxCrossEntropy } from "../backend/fused.js";
+import { sparseSoftmaxCrossEntropy } from "../backend/softmax-xent.js";
 
 /**
  * How per-position losses are combined; `"none"` keeps one per position.

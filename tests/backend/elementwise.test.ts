@@ -1,5 +1,5 @@
 /**
- * Our comparison / logical / Pow kernels (src/backend/elementwise.ts) agree
+ * Our comparison / logical / Pow kernels (src/backend/compare.ts, pow.ts) agree
  * with the stock cpu kernels over random broadcasting shapes and dtypes, on
  * wasm and cpu.
  */
@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { withStockKernels } from "../../src/backend/index.js";
-import { planBroadcast } from "../../src/backend/elementwise.js";
+import { planBroadcast } from "../../src/backend/compare.js";
 import { expectClose, noLeaks, on, size, values } from "./helpers.js";
 
 /** Two shapes broadcasting together: a common shape, each side dropping leading axes or setting axes to 1. */

@@ -2,10 +2,10 @@
  * Hand-written gradients and fused kernels against autodiff of the composite
  * forms, over random shapes (fast-check), on wasm and cpu:
  *
- * - `sparseSoftmaxCrossEntropy` (src/backend/fused.ts): per-row loss and its
- *   gradient `(softmax − onehot)·dy` vs `logSoftmax` + one-hot picking under
- *   `tf.grad`, with ignored rows, weighted upstream gradients, huge logits and
- *   rows whose target probability underflows;
+ * - `sparseSoftmaxCrossEntropy` (src/backend/softmax-xent.ts): per-row loss
+ *   and its gradient `(softmax − onehot)·dy` vs `logSoftmax` + one-hot
+ *   picking under `tf.grad`, with ignored rows, weighted upstream gradients,
+ *   huge logits and rows whose target probability underflows;
  * - `geluTanhFused` (src/nn/activation.ts, a `tf.customGrad`) vs the tanh form as
  *   written (`geluTanhComposite`), values and gradients;
  * - `layerNormFused` (src/nn/norm.ts, hand-written backward) vs float64 and
@@ -14,14 +14,16 @@
  * - `fusedSelfAttention` (native GEMM path only) vs split + heads +
  *   `scaledDotProduct` + merge, with causal/padding masks, values and the
  *   gradient w.r.t. q|k|v;
- * - the wasm memory kernels (src/backend/elementwise.ts: `Slice`, `SplitV`,
+ * - the wasm memory kernels (src/backend/wasm-memory.ts: `Slice`, `SplitV`,
  *   `GatherV2`, shared-memory `Identity`/`Cast`) vs the stock kernels.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withStockKernels } from "../../src/backend/index.js";
-import { fusedSelfAttention, setFused, sparseSoftmaxCrossEntropy } from "../../src/backend/fused.js";
+import { fusedSelfAttention } from "../../src/backend/attention.js";
+import { setFused } from "../../src/backend/fused.js";
+import { sparseSoftmaxCrossEntropy } from "../../src/backend/softmax-xent.js";
 import { activeNativeGemm } from "../../src/backend/matmul.js";
 import { attentionBias, mergeHeads, scaledDotProduct, splitHeads } from "../../src/models/common/attention.js";
 import { geluTanhComposite, geluTanhFused } from "../../src/nn/activation.js";

@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadNativeGemm, setGemmPath, withStockKernels } from "../../src/backend/index.js";
-import { planMatMul, simplifyTranspose, transposeAsSwap } from "../../src/backend/matmul.js";
+import { planMatMul } from "../../src/backend/matmul-plan.js";
+import { simplifyTranspose, transposeAsSwap } from "../../src/backend/transpose.js";
 import { expectClose, noLeaks, on, referenceMatMul, size, values, type Result } from "./helpers.js";
 
 interface Case {

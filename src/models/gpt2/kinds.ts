@@ -21,7 +21,7 @@ import {
   withPast,
 } from "../common/attention.js";
 import { causalLmKind } from "../common/head.js";
-import { fusedSelfAttention } from "../../backend/fused.js";
+import { fusedSelfAttention } from "../../backend/attention.js";
 
 /** Static settings of a GPT-2 backbone and its blocks (in `meta`). */
 export interface Gpt2Meta {
