@@ -4,3 +4,4 @@ export * from "./merge.js";
 export * from "./adapters.js";
 export * from "./walk.js";
 export * from "./report.js";
+export * from "./weighted.js";
