@@ -15,7 +15,8 @@
  *
  * Cost: about 5·max(m,n)·min(m,n)² flops per sweep, and 6–12 sweeps: a
  * 4096×4096 delta takes minutes in JavaScript, a 4096×64 one milliseconds.
- * Use it for LoRA-sized factors, not for full weight matrices in a loop.
+ * For a product of low-rank factors use {@link svdOfProduct}, which never
+ * forms the matrix.
  *
  * @example
  *   const { u, s, vh, k } = svd(Float64Array.from([3, 0, 0, 4]), 2, 2)
@@ -90,9 +91,17 @@ const orthogonalizeColumns = (cols: Float64Array[], len: number): Float64Array[]
   return v;
 };
 
-/** Complete `basis` (unit vectors of length `len`, some slots null) to an orthonormal set. */
+/**
+ * Complete `basis` (unit vectors of length `len`, some slots null) to an
+ * orthonormal set with unit vectors orthogonalised against what is there.
+ * Taking the first whose residual norm exceeds ½/√len always succeeds: with
+ * d vectors done, the residuals of all len unit vectors have squared norms
+ * summing to len − d ≥ 1, so one is at least 1/√len — and residuals only
+ * shrink as vectors are added, so none skipped earlier can be it.
+ */
 const completeBasis = (basis: Array<Float64Array | null>, len: number): Float64Array[] => {
   const done = basis.filter((b): b is Float64Array => b !== null);
+  const enough = 0.5 / Math.sqrt(len);
   let e = 0;
   return basis.map((b) => {
     if (b !== null) return b;
@@ -110,7 +119,7 @@ const completeBasis = (basis: Array<Float64Array | null>, len: number): Float64A
       let nrm = 0;
       for (let i = 0; i < len; i++) nrm += (w[i] as number) ** 2;
       nrm = Math.sqrt(nrm);
-      if (nrm > 0.5) {
+      if (nrm > enough) {
         for (let i = 0; i < len; i++) w[i] = (w[i] as number) / nrm;
         done.push(w);
         e++;
@@ -165,4 +174,66 @@ export const svd = (a: ArrayLike<number>, m: number, n: number): Svd => {
     for (let i = 0; i < n; i++) vh[j * n + i] = vc[i] as number;
   }
   return { m, n, k, u, s, vh };
+};
+
+/** Thin QR of a row-major `[rows, cols]` matrix (rows ≥ cols): modified Gram–Schmidt, each column twice ("twice is enough"). Zero columns stay zero in Q. */
+const thinQr = (x: Float64Array, rows: number, cols: number): { q: Float64Array; r: Float64Array } => {
+  const q = Float64Array.from(x);
+  const r = new Float64Array(cols * cols);
+  for (let j = 0; j < cols; j++) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let p = 0; p < j; p++) {
+        let d = 0;
+        for (let i = 0; i < rows; i++) d += (q[i * cols + p] as number) * (q[i * cols + j] as number);
+        r[p * cols + j] = (r[p * cols + j] as number) + d;
+        for (let i = 0; i < rows; i++) q[i * cols + j] = (q[i * cols + j] as number) - d * (q[i * cols + p] as number);
+      }
+    }
+    let norm = 0;
+    for (let i = 0; i < rows; i++) norm += (q[i * cols + j] as number) ** 2;
+    norm = Math.sqrt(norm);
+    r[j * cols + j] = norm;
+    for (let i = 0; i < rows; i++) q[i * cols + j] = norm > 0 ? (q[i * cols + j] as number) / norm : 0;
+  }
+  return { q, r };
+};
+
+/** out[i, j] = Σₜ x(i, t)·y(t, j) for an [rows, inner]·[inner, cols] product given by element accessors. */
+const product = (rows: number, inner: number, cols: number, x: (i: number, t: number) => number, y: (t: number, j: number) => number): Float64Array => {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let d = 0;
+      for (let t = 0; t < inner; t++) d += x(i, t) * y(t, j);
+      out[i * cols + j] = d;
+    }
+  }
+  return out;
+};
+
+/**
+ * The thin SVD of a product `B·A` given its factors — `b` `[m, R]`, `a`
+ * `[R, n]`, row-major, R < min(m, n) — without forming it: B = Q_b·R_b and
+ * Aᵀ = Q_a·R_a (thin QR), the R×R core R_b·R_aᵀ = U_c·S·V_c by {@link svd},
+ * then U = Q_b·U_c and Vh = V_c·Q_aᵀ. Cost ~4·(m + n)·R² flops instead of
+ * {@link svd}'s ~5·max(m,n)·min(m,n)² per sweep: what makes combining LoRA
+ * adapters of large layers by SVD practical. `k` = R; singular values of a
+ * rank-deficient product are 0 and their vectors may be 0 rather than
+ * completed to a basis (they multiply zeros).
+ *
+ * @example
+ *   const { s } = svdOfProduct(b, a, 4096, 16, 4096) // the 16 singular values of b·a
+ */
+export const svdOfProduct = (b: ArrayLike<number>, a: ArrayLike<number>, m: number, rank: number, n: number): Svd => {
+  if (b.length !== m * rank || a.length !== rank * n) throw new Error(`svdOfProduct: expected [${m}, ${rank}]·[${rank}, ${n}] factors`);
+  if (!(rank < Math.min(m, n))) throw new Error(`svdOfProduct: the inner rank ${rank} must be below min(${m}, ${n}); use svd`);
+  const qb = thinQr(Float64Array.from(b), m, rank);
+  const at = new Float64Array(n * rank);
+  for (let p = 0; p < rank; p++) for (let i = 0; i < n; i++) at[i * rank + p] = a[p * n + i] as number;
+  const qa = thinQr(at, n, rank);
+  const core = product(rank, rank, rank, (p, t) => qb.r[p * rank + t] as number, (t, q) => qa.r[q * rank + t] as number);
+  const c = svd(core, rank, rank);
+  const u = product(m, rank, rank, (i, t) => qb.q[i * rank + t] as number, (t, j) => c.u[t * rank + j] as number);
+  const vh = product(rank, rank, n, (j, t) => c.vh[j * rank + t] as number, (t, i) => qa.q[i * rank + t] as number);
+  return { m, n, k: rank, u, s: c.s, vh };
 };

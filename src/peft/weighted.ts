@@ -6,7 +6,8 @@
  *   linear  A = Σ sgn(wᵢsᵢ)·√|wᵢsᵢ|·Aᵢ,  B = Σ √|wᵢsᵢ|·Bᵢ         (same r required)
  *   cat     A = [w₁s₁A₁; w₂s₂A₂; …],  B = [B₁ B₂ …]               (r = Σ rᵢ; exact: BA = Σ wᵢsᵢBᵢAᵢ)
  *   svd     Δ = Σ wᵢsᵢ·Δᵢ with Δᵢ = sᵢ·BᵢAᵢ (PEFT's get_delta_weight, so sᵢ enters twice),
- *           then B = U·diag(S), A = Vh of Δ's top-`svdRank` SVD (optionally clamped)
+ *           then B = U·diag(S), A = Vh of Δ's top-`svdRank` SVD (optionally clamped;
+ *           unclamped, Δ is decomposed from its stacked factors without being formed)
  *   ties, dare_linear, dare_ties, magnitude_prune: as linear, with the task
  *           merge of `../math/task-merge.ts` on A and on B; `*_svd`: on Δ, then SVD.
  *

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { svd } from "../../src/math/svd.js";
+import { svd, svdOfProduct } from "../../src/math/svd.js";
 import * as TM from "../../src/math/task-merge.js";
 
 const frob = (a: ArrayLike<number>): number => Math.sqrt(Array.from(a).reduce((s, x) => s + x * x, 0));
@@ -84,6 +84,43 @@ describe("svd (one-sided Jacobi, float64)", () => {
 
   it("refuses a buffer of the wrong size", () => {
     expect(() => svd(new Float64Array(5), 2, 3)).toThrow("expected 2×3 = 6 values, got 5");
+  });
+});
+
+describe("svdOfProduct (QR of the factors, SVD of the core)", () => {
+  it("equals the Jacobi SVD of the formed product: same singular values, U·S·Vh = B·A, orthonormal vectors", () => {
+    const dims = fc.record({ m: fc.integer({ min: 3, max: 24 }), n: fc.integer({ min: 3, max: 24 }), seed: fc.integer({ min: 1, max: 9999 }) });
+    fc.assert(
+      fc.property(
+        dims.chain((d) => fc.record({ d: fc.constant(d), r: fc.integer({ min: 1, max: Math.min(d.m, d.n) - 1 }), deficient: fc.boolean() })),
+        ({ d: { m, n, seed }, r, deficient }) => {
+          let x = seed;
+          const rand = (): number => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+          const b = Float64Array.from({ length: m * r }, rand);
+          const a = Float64Array.from({ length: r * n }, rand);
+          if (deficient && r > 1) for (let i = 0; i < m; i++) b[i * r + r - 1] = b[i * r] as number; // two equal columns of B
+          const ba = new Float64Array(m * n);
+          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let t = 0; t < r; t++) ba[i * n + j] = (ba[i * n + j] as number) + (b[i * r + t] as number) * (a[t * n + j] as number);
+          const fast = svdOfProduct(b, a, m, r, n);
+          const full = svd(ba, m, n);
+          expect(fast.k).toBe(r);
+          const scale = Math.max(1, full.s[0] as number);
+          for (let i = 0; i < r; i++) expect(Math.abs((fast.s[i] as number) - (full.s[i] as number))).toBeLessThan(1e-10 * scale);
+          const back = reconstruct(fast.u, fast.s, fast.vh, m, n, r);
+          expect(frob(back.map((v, i) => v - (ba[i] as number)))).toBeLessThan(1e-10 * Math.max(1, frob(ba)));
+          // the vectors of the nonzero singular values are orthonormal
+          const nz = Array.from(fast.s).filter((v) => v > 1e-9 * scale).length;
+          const uCols = Float64Array.from({ length: m * nz }, (_, i) => fast.u[Math.floor(i / nz) * r + (i % nz)] as number);
+          expect(orthoErrorCols(uCols, m, nz)).toBeLessThan(1e-9);
+          expect(orthoErrorRows(fast.vh.slice(0, nz * n), nz, n)).toBeLessThan(1e-9);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("refuses an inner rank that is not below both sides", () => {
+    expect(() => svdOfProduct(new Float64Array(9), new Float64Array(9), 3, 3, 3)).toThrow("must be below min(3, 3)");
   });
 });
 

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { node, type Node } from "../../tree/node.js";
 import { slotModule } from "../../tuners/layer.js";
-import { svd } from "../../math/svd.js";
+import { svd, svdOfProduct, type Svd } from "../../math/svd.js";
 import * as TM from "../../math/task-merge.js";
 import { invalid, refuse, type CombinationType, type WeightedAdapterOptions } from "./options.js";
 
@@ -83,14 +83,23 @@ export const combineLayer = (
   }
   // Δᵢ = sᵢ·BᵢAᵢ as [out, in·kh·kw] (PEFT's get_delta_weight, flattened and oriented as B·A)
   const inFlat = aRest.reduce((p, d) => p * d, 1);
-  const deltas = sources.map((s) =>
-    tf.tidy(() => {
-      const ba = tf.matMul(tf.reshape(s.b, [bOut, -1]), tf.reshape(s.a, [s.a.shape[0] as number, inFlat]));
-      return flat(tf.mul(ba, s.scaling));
-    }),
-  );
-  const delta = merge(deltas, sources.map((s) => s.weight * s.scaling));
-  const { u, s, vh, k } = svd(delta, bOut, inFlat);
+  const inner = sources.reduce((n, s) => n + (s.a.shape[0] as number), 0);
+  const { u, s, vh, k } =
+    kind === "svd" && o.svdClamp === undefined && inner < Math.min(bOut, inFlat)
+      ? svdOfFactors(sources, bOut, inner, inFlat)
+      : svd(
+          merge(
+            sources.map((src) =>
+              tf.tidy(() => {
+                const ba = tf.matMul(tf.reshape(src.b, [bOut, -1]), tf.reshape(src.a, [src.a.shape[0] as number, inFlat]));
+                return flat(tf.mul(ba, src.scaling));
+              }),
+            ),
+            sources.map((src) => src.weight * src.scaling),
+          ),
+          bOut,
+          inFlat,
+        );
   const keep = Math.min(k, newRank);
   const us = new Float32Array(bOut * newRank);
   const v = new Float32Array(newRank * inFlat);
@@ -103,6 +112,28 @@ export const combineLayer = (
     v.forEach((x, i) => (v[i] = clamp(x)));
   }
   return { a: tf.tensor(v, [newRank, ...aRest], "float32"), b: tf.tensor(us, [bOut, newRank, ...bRest], "float32") };
+};
+
+/**
+ * Plain `svd`'s Δ = Σ wᵢsᵢ·(sᵢBᵢAᵢ) = B̃·Ã with B̃ = [w₁s₁²B₁ | w₂s₂²B₂ | …]
+ * and Ã = [A₁; A₂; …] (inner rank Σ rᵢ), decomposed from its factors
+ * (`svdOfProduct`): the same product PEFT decomposes, without forming the
+ * [out, in] matrix or a Jacobi SVD of it.
+ */
+const svdOfFactors = (sources: ReadonlyArray<Source>, out: number, inner: number, inFlat: number): Svd => {
+  const bt = new Float64Array(out * inner);
+  const at = new Float64Array(inner * inFlat);
+  let col = 0;
+  for (const src of sources) {
+    const r = src.a.shape[0] as number;
+    const c = src.weight * src.scaling * src.scaling;
+    const b = flat(src.b);
+    const a = flat(src.a);
+    for (let i = 0; i < out; i++) for (let j = 0; j < r; j++) bt[i * inner + col + j] = c * (b[i * r + j] as number);
+    at.set(a, col * inFlat);
+    col += r;
+  }
+  return svdOfProduct(bt, at, out, inner, inFlat);
 };
 
 /** The new adapter's slot entries on a layer, shaped like the source's. */
