@@ -9,6 +9,7 @@ export * from "./config.js";
 export * from "./target.js";
 export * from "./layer.js";
 export * from "./modules-to-save.js";
+export { BASE_ADAPTER } from "./mixed-batch.js";
 export * from "./lora/index.js";
 
 /** The tuners this library ships, by PEFT type. */

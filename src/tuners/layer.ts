@@ -3,6 +3,7 @@
  * the forward every tuner layer shares (disabled → base; merged adapters are
  * skipped; the rest go to the tuner's forward).
  */
+import { adapterNamesOf, byAdapter } from "./mixed-batch.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { node, setTrainable, type Node } from "../tree/node.js";
 import { forward, type Ctx, type KindDef } from "../nn/registry.js";
@@ -127,7 +128,8 @@ export const removeFromLayer = (layer: Node, adapter: string): Node => {
 
 /**
  * The kind of a tuner's layers: disabled → the base output (the original
- * weights when merged); otherwise the tuner's forward over the active,
+ * weights when merged); a mixed batch → each sample through its own adapter
+ * (./mixed-batch.ts); otherwise the tuner's forward over the active,
  * unmerged adapters present on the layer.
  */
 export const tunerLayerKind = (tuner: AnyTuner): KindDef => ({
@@ -136,6 +138,15 @@ export const tunerLayerKind = (tuner: AnyTuner): KindDef => ({
   forward: (layer: Node, x: tf.Tensor, ctx: Ctx) => {
     const m = layerMeta(layer);
     if (m.disabled) return forward(m.original ?? baseLayer(layer), x, ctx);
+    const names = adapterNamesOf(ctx);
+    if (names !== undefined) {
+      if (m.merged.length > 0) {
+        throw new Error(`a ${tuner.peftType} layer with merged adapters (${m.merged.join(", ")}) cannot run a mixed batch (adapterNames): unmerge first (as PEFT)`);
+      }
+      return byAdapter(x, names, `a ${tuner.peftType} layer`, (name, xs) =>
+        name in m.adapters ? tuner.forward(layer, xs, ctx, [name]) : forward(baseLayer(layer), xs, ctx),
+      );
+    }
     const adapters = m.active.filter((a) => a in m.adapters && !m.merged.includes(a));
     return adapters.length === 0 ? forward(baseLayer(layer), x, ctx) : tuner.forward(layer, x, ctx, adapters);
   },

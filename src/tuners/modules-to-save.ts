@@ -4,6 +4,7 @@
  * PEFT's names — `original_module` and `modules_to_save.<adapter>` — and the
  * copy is saved under the module's own key (`lin1.weight`).
  */
+import { adapterNamesOf, byAdapter } from "./mixed-batch.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { node, setTrainable, type Node } from "../tree/node.js";
 import { forward, type KindDef } from "../nn/registry.js";
@@ -73,5 +74,11 @@ export const currentModule = (wrapper: Node): Node => {
 export const modulesToSaveKind: KindDef = {
   kind: "modulesToSave",
   doc: "runs the active adapter's trainable copy of a module, else the original",
-  forward: (n, x, ctx) => forward(currentModule(n), x, ctx),
+  forward: (n, x, ctx) => {
+    const names = adapterNamesOf(ctx);
+    const m = n.meta as unknown as ModulesToSaveMeta;
+    if (names === undefined || m.disabled) return forward(currentModule(n), x, ctx);
+    const copies = (n.children["modules_to_save"] as Node).children;
+    return byAdapter(x, names, "a modules_to_save wrapper", (name, xs) => forward(copies[name] ?? (n.children["original_module"] as Node), xs, ctx));
+  },
 };
