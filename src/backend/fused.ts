@@ -9,7 +9,7 @@
  * This module holds what they share — the switch ({@link setFused},
  * {@link fusedEnabled}, {@link hasFused}) and helpers to read tensor memory,
  * run a backend kernel and type a `tf.customGrad` body — which
- * ./native-kernels.ts, ./dense.ts, ./reduce.ts and src/nn use too.
+ * ./native-norm.ts, ./native-pointwise.ts, ./dense.ts, ./reduce.ts and src/nn use too.
  *
  * Inputs are read and outputs written in place (wasm heap views, cpu value
  * arrays). Where an op declines (other backends, e.g. `tensorflow`; shapes

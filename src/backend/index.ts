@@ -17,9 +17,12 @@
  *   `PEFT_TS_GEMM=native` insists on the addon (an error if it does not
  *   load), `PEFT_TS_GEMM=stock` leaves tfjs's kernels alone. The path taken
  *   is reported once, with the backend;
- * - registers fused kernels with hand-written gradients (./fused.ts): the
- *   softmax cross-entropy of the losses, and (native GEMM only) multi-head
- *   self-attention read in place from a fused q|k|v projection (GPT-2).
+ * - registers fused kernels with hand-written gradients: the softmax
+ *   cross-entropy of the losses (./softmax-xent.ts), bias-gradient sums
+ *   (./reduce.ts), and on the native GEMM path multi-head self-attention
+ *   read in place from a fused q|k|v projection (./attention.ts), dense and
+ *   LoRA layers (./dense.ts), LayerNorm/RMSNorm (./native-norm.ts), GELU and
+ *   the AdamW update (./native-pointwise.ts).
  *   Callers fall back to the composite forms where a fused op declines;
  *   `PEFT_TS_FUSED=0` forces the composite forms everywhere (A/B, debugging).
  */
