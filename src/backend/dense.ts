@@ -38,6 +38,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { NativeGemm } from "./gemm.js";
 import { allocF32 } from "./internals.js";
+import { registerKernels } from "./registry.js";
 import { f32, fusedEnabled } from "./fused.js";
 import { activeNativeGemm } from "./matmul.js";
 import { withFewThreads } from "./matmul-native.js";
@@ -66,6 +67,20 @@ const gemm = (
   withFewThreads(g, 2 * M * N * K, () => g.sgemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N));
 };
 
+/** Y [n, m] = X·op(W) + bias: the bias rows first, then the product accumulated onto them (`beta = 1`). Views taken after every allocation. */
+const biasPlusProduct = (
+  g: NativeGemm, be: tf.KernelBackend, Y: Float32Array, X: Float32Array, w: tf.TensorInfo, bias: tf.TensorInfo | undefined,
+  transposeW: boolean, n: number, m: number, k: number,
+): void => {
+  let beta = 0;
+  if (bias != null) {
+    const bv = f32(be, bias);
+    for (let i = 0; i < n; i++) Y.set(bv, i * m);
+    beta = 1;
+  }
+  gemm(g, false, transposeW, n, m, k, 1, X, f32(be, w), beta, Y);
+};
+
 interface DenseAttrs {
   transposeW: boolean;
   scaling: number;
@@ -86,16 +101,9 @@ const loraDenseKernel: tf.KernelFunc = (args) => {
   const X = f32(be, x);
   const Y = yOut.view();
   const H = hOut.view();
-  let beta = 0;
-  if (bias != null) {
-    const bv = f32(be, bias);
-    for (let i = 0; i < n; i++) Y.set(bv, i * m);
-    beta = 1;
-  }
-  gemm(g, false, transposeW, n, m, k, 1, X, f32(be, w), beta, Y);
+  biasPlusProduct(g, be, Y, X, w, bias, transposeW, n, m, k);
   gemm(g, false, true, n, r, k, 1, X, f32(be, a), 0, H);
   if (r > 0) gemm(g, false, true, n, m, r, scaling, H, f32(be, b), 1, Y);
-  else if (beta === 0 && k === 0) Y.fill(0);
   return [yOut.info, hOut.info];
 };
 
@@ -174,14 +182,7 @@ const denseKernel: tf.KernelFunc = (args) => {
   const [n, k] = x.shape as [number, number];
   const m = w.shape[transposeW ? 0 : 1] as number;
   const yOut = allocF32(be, [n, m]);
-  const Y = yOut.view();
-  let beta = 0;
-  if (bias != null) {
-    const bv = f32(be, bias);
-    for (let i = 0; i < n; i++) Y.set(bv, i * m);
-    beta = 1;
-  }
-  gemm(g, false, transposeW, n, m, k, 1, f32(be, x), f32(be, w), beta, Y);
+  biasPlusProduct(g, be, yOut.view(), f32(be, x), w, bias, transposeW, n, m, k);
   return yOut.info;
 };
 
@@ -281,15 +282,4 @@ const KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
 ];
 
 /** Register the dense kernels on `backends` and their gradients (idempotent); returns `backend/name` for each. */
-export const registerDense = (backends: ReadonlyArray<string>): string[] => {
-  const done: string[] = [];
-  if (tf.getGradient(LORA_DENSE) === undefined) tf.registerGradient(loraDenseGrad);
-  if (tf.getGradient(DENSE) === undefined) tf.registerGradient(denseGrad);
-  for (const backendName of backends) {
-    for (const [kernelName, kernelFunc] of KERNELS) {
-      if (tf.getKernel(kernelName, backendName) === undefined) tf.registerKernel({ kernelName, backendName, kernelFunc });
-      done.push(`${backendName}/${kernelName}`);
-    }
-  }
-  return done;
-};
+export const registerDense = (backends: ReadonlyArray<string>): string[] => registerKernels(backends, KERNELS, [loraDenseGrad, denseGrad]);

@@ -3,7 +3,7 @@
  * (kept apart from ./fused.ts, whose helpers those modules import, so that
  * the two do not import each other).
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import {
   SELF_ATTENTION,
   SELF_ATTENTION_GRAD,
@@ -16,6 +16,7 @@ import {
   sparseXentGradKernel,
   sparseXentKernel,
 } from "./softmax-xent.js";
+import { registerKernels } from "./registry.js";
 
 const KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
   [SPARSE_XENT, sparseXentKernel],
@@ -25,13 +26,4 @@ const KERNELS: ReadonlyArray<readonly [string, tf.KernelFunc]> = [
 ];
 
 /** Register the fused kernels on `backends` (idempotent); returns `backend/name` for each. */
-export const registerFused = (backends: ReadonlyArray<string>): string[] => {
-  const done: string[] = [];
-  for (const backendName of backends) {
-    for (const [kernelName, kernelFunc] of KERNELS) {
-      if (tf.getKernel(kernelName, backendName) === undefined) tf.registerKernel({ kernelName, backendName, kernelFunc });
-      done.push(`${backendName}/${kernelName}`);
-    }
-  }
-  return done;
-};
+export const registerFused = (backends: ReadonlyArray<string>): string[] => registerKernels(backends, KERNELS);

@@ -17,7 +17,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { allocF32 } from "./internals.js";
 import { f32 } from "./fused.js";
-import { native, nativeApplies, registerNative, rowsOf } from "./native.js";
+import { native, nativeApplies, rowsOf } from "./native.js";
+import { registerKernels } from "./registry.js";
 
 export const LAYER_NORM = "PeftLayerNorm";
 export const LAYER_NORM_GRAD_X = "PeftLayerNormGradX";
@@ -178,7 +179,7 @@ export const rmsNormNative = (x: tf.Tensor, eps: number, gamma: tf.Tensor): tf.T
 
 /** Register the norm kernels on `backends` and their gradients. */
 export const registerNativeNorm = (backends: ReadonlyArray<string>): string[] =>
-  registerNative(
+  registerKernels(
     backends,
     [
       [LAYER_NORM, layerNormKernel],

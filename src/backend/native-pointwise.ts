@@ -13,7 +13,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { allocF32, sizeOf } from "./internals.js";
 import { f32 } from "./fused.js";
-import { native, nativeApplies, registerNative } from "./native.js";
+import { native, nativeApplies } from "./native.js";
+import { registerKernels } from "./registry.js";
 
 export const GELU_TANH = "PeftGeluTanh";
 export const GELU_TANH_GRAD = "PeftGeluTanhGrad";
@@ -104,7 +105,7 @@ export const adamwNative = (p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
 
 /** Register the element-wise kernels on `backends` and the GELU gradient. */
 export const registerNativePointwise = (backends: ReadonlyArray<string>): string[] =>
-  registerNative(
+  registerKernels(
     backends,
     [
       [GELU_TANH, geluTanhKernel],

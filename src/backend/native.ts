@@ -1,8 +1,7 @@
 /**
  * What the native kernel modules share (./native-norm.ts,
- * ./native-pointwise.ts): the addon's kernels when they apply, the [rows,
- * last axis] view of a tensor, and registration of kernels with their
- * gradients.
+ * ./native-pointwise.ts): the addon's kernels when they apply, and the
+ * [rows, last axis] view of a tensor.
  *
  * The kernels apply where the native GEMM is the active path (so
  * `PEFT_TS_GEMM=js|stock` switches them off with it), the addon was built
@@ -37,21 +36,4 @@ export const native = (): NativeKernels => {
 export const rowsOf = (t: tf.TensorInfo): [number, number] => {
   const d = t.shape[t.shape.length - 1] ?? 1;
   return [d === 0 ? 0 : sizeOf(t.shape) / d, d];
-};
-
-/** Register `kernels` on `backends` and `gradients` (idempotent); returns `backend/name` for each kernel. */
-export const registerNative = (
-  backends: ReadonlyArray<string>,
-  kernels: ReadonlyArray<readonly [string, tf.KernelFunc]>,
-  gradients: ReadonlyArray<tf.GradConfig>,
-): string[] => {
-  const done: string[] = [];
-  for (const backendName of backends) {
-    for (const [kernelName, kernelFunc] of kernels) {
-      if (tf.getKernel(kernelName, backendName) === undefined) tf.registerKernel({ kernelName, backendName, kernelFunc });
-      done.push(`${backendName}/${kernelName}`);
-    }
-  }
-  for (const g of gradients) if (tf.getGradient(g.kernelName) === undefined) tf.registerGradient(g);
-  return done;
 };

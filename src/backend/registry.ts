@@ -106,3 +106,25 @@ export function withStockKernels<T>(fn: () => T | Promise<T>): T | Promise<T> {
   back();
   return result;
 }
+
+/**
+ * Register new (not replaced) kernels on `backends` and their gradients,
+ * idempotently; returns `backend/name` for each kernel. For kernels of our
+ * own names (fused and native ops); stock kernels are replaced with
+ * {@link override}.
+ */
+export const registerKernels = (
+  backends: ReadonlyArray<string>,
+  kernels: ReadonlyArray<readonly [string, tf.KernelFunc]>,
+  gradients: ReadonlyArray<tf.GradConfig> = [],
+): string[] => {
+  const done: string[] = [];
+  for (const backendName of backends) {
+    for (const [kernelName, kernelFunc] of kernels) {
+      if (tf.getKernel(kernelName, backendName) === undefined) tf.registerKernel({ kernelName, backendName, kernelFunc });
+      done.push(`${backendName}/${kernelName}`);
+    }
+  }
+  for (const g of gradients) if (tf.getGradient(g.kernelName) === undefined) tf.registerGradient(g);
+  return done;
+};
