@@ -4,6 +4,7 @@
  * callback), closeness with a relative tolerance, and leak checks.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { expect } from "vitest";
 
 /** Deterministic values in [-1, 1) from a small LCG (identical on every backend). */
@@ -181,3 +182,56 @@ export const layerNormF64 = (x: number[], c: number, eps: number, w: number[] | 
   }
   return [y, dx, ...(w ? [dw] : []), ...(b ? [db] : [])];
 };
+
+type LayerNormFn = (x: tf.Tensor, eps: number, w?: tf.Tensor, b?: tf.Tensor) => tf.Tensor;
+
+/**
+ * The property shared by every LayerNorm form: on `backend`, `ln`'s value
+ * and gradients w.r.t. x (and w, b where present) are as close to float64
+ * as the composite form's, over random shapes, affine variants, eps, row
+ * spreads and offsets. Both are float32: when a row's spread nears √eps, or
+ * it sits on a large offset, x − μ loses digits and the gradient amplifies
+ * them; both forms are then off by ~1e-4 to ~1e-3 (which of the two is
+ * luckier on a given row varies: a fresh-clone CI run once saw 8.3e-4 vs a
+ * 5e-4 floor) and only the order must match.
+ */
+export const layerNormProperty = (
+  backend: string,
+  ln: LayerNormFn,
+  reference: LayerNormFn,
+  o: { readonly affines: ReadonlyArray<"wb" | "w" | "b" | "none">; readonly offsets: ReadonlyArray<number>; readonly maxLast: number },
+) =>
+  fc.asyncProperty(
+    fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }),
+    fc.integer({ min: 1, max: o.maxLast }),
+    fc.constantFrom(...o.affines),
+    fc.constantFrom(1e-5, 1e-2),
+    fc.constantFrom(0.01, 1, 30),
+    fc.constantFrom(...o.offsets),
+    fc.integer({ min: 1, max: 999 }),
+    async (lead, c, affine, eps, scale, offset, seed) => {
+      const shape = [...lead, c];
+      const xs = Array.from(values(size(shape), seed), (v) => Math.fround(Math.fround(v * scale) + offset));
+      const ws = affine.includes("w") ? Array.from(values(c, seed + 1), (v) => Math.fround(v + 1)) : undefined;
+      const bs = affine.includes("b") ? Array.from(values(c, seed + 2)) : undefined;
+      const up = Array.from(values(size(shape), seed + 3));
+      const run = (f: LayerNormFn) => (): tf.Tensor[] => {
+        const x = tf.tensor(xs, shape);
+        const w = ws !== undefined ? tf.tensor1d(ws) : undefined;
+        const b = bs !== undefined ? tf.tensor1d(bs) : undefined;
+        const u = tf.tensor(up, shape);
+        const params = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
+        const loss = (...ps: tf.Tensor[]) => tf.sum(tf.mul(f(ps[0] as tf.Tensor, eps, w ? ps[1] : undefined, b ? ps[w ? 2 : 1] : undefined), u));
+        return [f(x, eps, w, b), ...tf.grads(loss)(params)];
+      };
+      const ours = await on(backend, run(ln));
+      const composite = await on(backend, run(reference));
+      const exact = layerNormF64(xs, c, eps, ws, bs, up);
+      const err = (r: typeof ours): number =>
+        Math.max(...r.flatMap((out, i) => out.data.map((v, j) => Math.abs(v - ((exact[i] as number[])[j] as number)) / Math.max(1, Math.abs((exact[i] as number[])[j] as number)))));
+      expect(ours.map((out) => out.shape)).toEqual(composite.map((out) => out.shape));
+      const hard = scale < 0.1 || offset > 1;
+      const tol = hard ? Math.max(2e-3, 3 * err(composite)) : Math.max(5e-5, 2 * err(composite));
+      expect(err(ours), `${shape} ${affine} ${eps} ×${scale} +${offset}`).toBeLessThanOrEqual(tol);
+    },
+  );
