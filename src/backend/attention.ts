@@ -30,6 +30,15 @@ const attentionDims = (qkv: tf.TensorInfo, heads: number) => {
   return { b, t, d, d3, hd: d / heads };
 };
 
+/** What both attention kernels start from: attributes, backend, the native GEMM, and the dimensions of qkv [B, T, 3D]. */
+const kernelSetup = (args: Parameters<tf.KernelFunc>[0], qkv: tf.TensorInfo) => {
+  const { heads, scale } = args.attrs as unknown as AttentionAttrs;
+  const g = activeNativeGemm();
+  if (g === undefined) throw new Error("[peft-ts] fused self-attention needs the native GEMM");
+  const { b: B, t: T, d: D, d3: D3, hd } = attentionDims(qkv, heads);
+  return { heads, scale, be: args.backend as tf.KernelBackend, g, B, T, D, D3, hd, TT: T * T };
+};
+
 /**
  * out[b, :, h·hd:(h+1)·hd] = softmax(scale·Q_bh·K_bhᵀ + bias_b)·V_bh, where
  * Q_bh, K_bh, V_bh are column blocks of qkv [B, T, 3D] read in place (the
@@ -43,12 +52,7 @@ export const selfAttentionKernel: tf.KernelFunc = (args) => onOneThread(() => se
 
 const selfAttentionOn: tf.KernelFunc = (args) => {
   const { qkv, bias } = args.inputs as { qkv: tf.TensorInfo; bias?: tf.TensorInfo };
-  const { heads, scale } = args.attrs as unknown as AttentionAttrs;
-  const be = args.backend as tf.KernelBackend;
-  const g = activeNativeGemm();
-  if (g === undefined) throw new Error("[peft-ts] fused self-attention needs the native GEMM");
-  const { b: B, t: T, d: D, d3: D3, hd } = attentionDims(qkv, heads);
-  const TT = T * T;
+  const { heads, scale, be, g, B, T, D, D3, hd, TT } = kernelSetup(args, qkv);
   const scores = allocF32(be, [B, heads, T, T]);
   {
     const x = f32(be, qkv);
@@ -89,12 +93,7 @@ export const selfAttentionGradKernel: tf.KernelFunc = (args) => onOneThread(() =
 
 const selfAttentionGradOn: tf.KernelFunc = (args) => {
   const { dy, qkv, probs } = args.inputs as { dy: tf.TensorInfo; qkv: tf.TensorInfo; probs: tf.TensorInfo };
-  const { heads, scale } = args.attrs as unknown as AttentionAttrs;
-  const be = args.backend as tf.KernelBackend;
-  const g = activeNativeGemm();
-  if (g === undefined) throw new Error("[peft-ts] fused self-attention needs the native GEMM");
-  const { b: B, t: T, d: D, d3: D3, hd } = attentionDims(qkv, heads);
-  const TT = T * T;
+  const { heads, scale, be, g, B, T, D, D3, hd, TT } = kernelSetup(args, qkv);
   const dP = allocF32(be, [B, heads, T, T]);
   {
     const x = f32(be, qkv);
