@@ -235,3 +235,28 @@ export const layerNormProperty = (
       expect(err(ours), `${shape} ${affine} ${eps} ×${scale} +${offset}`).toBeLessThanOrEqual(tol);
     },
   );
+
+/**
+ * `gelu`'s value and gradient (under a non-uniform upstream gradient) equal
+ * `reference`'s on `backend`, to |Δ| ≤ 1e-5·max(1, |y|), over random shapes
+ * and input scales (large scales reach both tails).
+ */
+export const geluProperty = (
+  backend: string,
+  gelu: (x: tf.Tensor) => tf.Tensor,
+  reference: (x: tf.Tensor) => tf.Tensor,
+  o: { readonly scales: ReadonlyArray<number>; readonly maxDim: number },
+) =>
+  fc.asyncProperty(
+    fc.array(fc.integer({ min: 1, max: o.maxDim }), { minLength: 1, maxLength: 3 }),
+    fc.constantFrom(...o.scales),
+    fc.integer({ min: 1, max: 999 }),
+    async (shape, scale, seed) => {
+      const run = (g: (x: tf.Tensor) => tf.Tensor) => (): tf.Tensor[] => {
+        const x = tf.mul(tf.tensor(values(size(shape), seed), shape), scale);
+        const w = tf.tensor(values(size(shape), seed + 3), shape);
+        return [g(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(g(t), w)))(x)];
+      };
+      expectClose(await on(backend, run(gelu)), await on(backend, run(reference)), 1e-5, `${shape} ×${scale}`);
+    },
+  );
